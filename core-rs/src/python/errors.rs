@@ -1,0 +1,58 @@
+//! Core error enums -> the Python exception hierarchy of `carbonstream._core`.
+//!
+//!     CoreError(ValueError)     every error the core raises is about a value it was given
+//!     |-- InputError(CoreError)    bad arguments or data shape
+//!     '-- StateError(CoreError)    a snapshot that cannot be resumed
+//!
+//! The message is the core error's `Display`, which names what was wrong.
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::grid::GridError;
+use crate::meters::CounterError;
+
+create_exception!(
+    _core,
+    CoreError,
+    PyValueError,
+    "Base class of errors raised by the Rust core."
+);
+create_exception!(
+    _core,
+    InputError,
+    CoreError,
+    "Invalid arguments or data given to a kernel."
+);
+create_exception!(
+    _core,
+    StateError,
+    CoreError,
+    "A state snapshot cannot be resumed."
+);
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("CoreError", py.get_type::<CoreError>())?;
+    m.add("InputError", py.get_type::<InputError>())?;
+    m.add("StateError", py.get_type::<StateError>())?;
+    Ok(())
+}
+
+impl From<CounterError> for PyErr {
+    fn from(e: CounterError) -> PyErr {
+        match e {
+            CounterError::CorruptSnapshot(_) | CounterError::IncompatibleSnapshot(_) => {
+                StateError::new_err(e.to_string())
+            }
+            _ => InputError::new_err(e.to_string()),
+        }
+    }
+}
+
+impl From<GridError> for PyErr {
+    fn from(e: GridError) -> PyErr {
+        InputError::new_err(e.to_string())
+    }
+}
