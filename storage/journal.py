@@ -1,0 +1,249 @@
+"""The durable journal between connectors and the dataflow.
+
+Connectors append batches here and acknowledge their senders only once `append` returns: the rows
+are then on disk (SQLite WAL, `synchronous=FULL`). The dataflow reads each partition in offset
+order; the next offset to read is its resume state, so after a crash it replays from its last
+snapshot. Rows are trimmed only after every consumer has snapshotted past them and a retention
+period has passed.
+
+One SQLite database per partition keeps writers of different partitions from waiting on each
+other and lets a partition be moved or inspected alone. Offsets come from AUTOINCREMENT so they
+are never reused, even after the table has been trimmed empty.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.sqlite import Durability, connect
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    offset    INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream    TEXT    NOT NULL,   -- routing key: stream id, or group id of a multi-stream batch
+    kind      TEXT    NOT NULL,   -- payload kind, e.g. 'meter_readings'
+    ingest_ns INTEGER NOT NULL,   -- when the journal accepted it (UTC epoch ns)
+    payload   BLOB    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS consumers (
+    consumer     TEXT PRIMARY KEY,
+    next_offset  INTEGER NOT NULL,  -- first offset not yet covered by the consumer's last snapshot
+    prev_offset  INTEGER NOT NULL,  -- the same at the snapshot before: safe to trim below
+    updated_ns   INTEGER NOT NULL
+);
+"""
+
+_META_FILE = "journal.json"
+
+
+class JournalConfigError(RuntimeError):
+    """The journal on disk was created with another partition count."""
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """What a connector appends: one batch of one kind, routed by `stream`."""
+
+    stream: str
+    kind: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class JournalRecord:
+    """A stored entry with its position."""
+
+    partition: int
+    offset: int
+    stream: str
+    kind: str
+    ingest_ns: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class PartitionStatus:
+    partition: int
+    head: int
+    """Last offset ever assigned (0 when the partition never held a record)."""
+    consumed: int
+    """Last offset covered by the slowest consumer's snapshot."""
+    oldest_unconsumed_ingest_ns: int | None
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.head - self.consumed)
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """Stable routing (CRC-32, never Python's salted `hash`): a stream stays in one partition."""
+    return zlib.crc32(key.encode()) % partitions
+
+
+class Journal:
+    """All partitions of a local journal directory. Safe to share between threads of one process."""
+
+    def __init__(self, directory: Path, partitions: int, durability: Durability = "fsync") -> None:
+        self.directory = directory
+        self.partitions = partitions
+        self._durability: Durability = durability
+        directory.mkdir(parents=True, exist_ok=True)
+        self._check_partition_count()
+        self._conns: list[sqlite3.Connection] = []
+        self._locks = [threading.Lock() for _ in range(partitions)]
+        for p in range(partitions):
+            conn = connect(self.path_of(p), durability)
+            conn.executescript(_SCHEMA)
+            self._conns.append(conn)
+
+    def _check_partition_count(self) -> None:
+        meta = self.directory / _META_FILE
+        if meta.exists():
+            found = json.loads(meta.read_text())["partitions"]
+            if found != self.partitions:
+                raise JournalConfigError(
+                    f"journal at {self.directory} has {found} partitions but the configuration "
+                    "asks "
+                    f"for {self.partitions}; streams are routed by partition, so the count cannot "
+                    "change on existing data"
+                )
+        else:
+            tmp = meta.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"partitions": self.partitions}))
+            tmp.replace(meta)
+
+    def path_of(self, partition: int) -> Path:
+        return self.directory / f"p{partition:04d}.sqlite"
+
+    def partition_for(self, key: str) -> int:
+        return partition_for(key, self.partitions)
+
+    def append(self, partition: int, entries: Sequence[JournalEntry]) -> list[int]:
+        """Appends `entries` in one transaction; they are durable when this returns."""
+        if not entries:
+            return []
+        now = time.time_ns()
+        conn = self._conns[partition]
+        with self._locks[partition]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                offsets = [
+                    int(
+                        conn.execute(
+                            "INSERT INTO records (stream, kind, ingest_ns, payload) "
+                            "VALUES (?, ?, ?, ?) RETURNING offset",
+                            (e.stream, e.kind, now, e.payload),
+                        ).fetchone()[0]
+                    )
+                    for e in entries
+                ]
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return offsets
+
+    def append_routed(self, entries: Sequence[JournalEntry]) -> list[tuple[int, int]]:
+        """Appends entries to the partitions their keys route to; returns (partition, offset)."""
+        by_partition: dict[int, list[int]] = {}
+        for i, e in enumerate(entries):
+            by_partition.setdefault(self.partition_for(e.stream), []).append(i)
+        placed: list[tuple[int, int]] = [(0, 0)] * len(entries)
+        for p, idx in sorted(by_partition.items()):
+            for i, off in zip(idx, self.append(p, [entries[i] for i in idx]), strict=True):
+                placed[i] = (p, off)
+        return placed
+
+    def reader(self, partition: int) -> JournalReader:
+        """A reader with its own connection, for one consumer thread."""
+        return JournalReader(self.path_of(partition), partition)
+
+    def head(self, partition: int) -> int:
+        with self._locks[partition]:
+            row = (
+                self._conns[partition]
+                .execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'")
+                .fetchone()
+            )
+        return int(row[0]) if row else 0
+
+    def status(self) -> list[PartitionStatus]:
+        """Head, consumed offset and age of the oldest unconsumed record, per partition."""
+        out = []
+        for p in range(self.partitions):
+            with self._locks[p]:
+                conn = self._conns[p]
+                seq = conn.execute(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'records'"
+                ).fetchone()
+                head = int(seq[0]) if seq else 0
+                row = conn.execute("SELECT min(next_offset) FROM consumers").fetchone()
+                next_offset = int(row[0]) if row and row[0] is not None else 1
+                oldest = conn.execute(
+                    "SELECT ingest_ns FROM records WHERE offset >= ? ORDER BY offset LIMIT 1",
+                    (next_offset,),
+                ).fetchone()
+            out.append(
+                PartitionStatus(p, head, next_offset - 1, int(oldest[0]) if oldest else None)
+            )
+        return out
+
+    def trim(self, retention_ns: int) -> int:
+        """Deletes records that every consumer passed two snapshots ago and older than retention.
+
+        Two snapshots back, because the latest snapshot a source took may not be committed by the
+        dataflow yet when a crash happens; the one before it is. Returns the number of rows deleted.
+        """
+        deleted = 0
+        cutoff = time.time_ns() - retention_ns
+        for p in range(self.partitions):
+            with self._locks[p]:
+                conn = self._conns[p]
+                row = conn.execute("SELECT min(prev_offset) FROM consumers").fetchone()
+                if not row or row[0] is None:
+                    continue
+                cur = conn.execute(
+                    "DELETE FROM records WHERE offset < ? AND ingest_ns < ?", (int(row[0]), cutoff)
+                )
+                deleted += cur.rowcount
+        return deleted
+
+    def close(self) -> None:
+        for c in self._conns:
+            c.close()
+
+
+class JournalReader:
+    """Reads one partition in offset order and records the consumer's snapshotted position."""
+
+    def __init__(self, path: Path, partition: int) -> None:
+        self.partition = partition
+        # Progress writes are bookkeeping for lag and trimming, not data: no fsync needed.
+        self._conn = connect(path, durability="os")
+
+    def read(self, from_offset: int, limit: int) -> list[JournalRecord]:
+        rows = self._conn.execute(
+            "SELECT offset, stream, kind, ingest_ns, payload FROM records "
+            "WHERE offset >= ? ORDER BY offset LIMIT ?",
+            (from_offset, limit),
+        ).fetchall()
+        return [JournalRecord(self.partition, r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def commit_progress(self, consumer: str, next_offset: int) -> None:
+        self._conn.execute(
+            "INSERT INTO consumers (consumer, next_offset, prev_offset, updated_ns) "
+            "VALUES (?1, ?2, 0, ?3) "
+            "ON CONFLICT (consumer) DO UPDATE SET "
+            "prev_offset = consumers.next_offset, next_offset = ?2, updated_ns = ?3",
+            (consumer, next_offset, time.time_ns()),
+        )
+
+    def close(self) -> None:
+        self._conn.close()

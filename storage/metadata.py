@@ -1,0 +1,234 @@
+"""Relational state shared by the processes: the stream registry, component status and dead letters.
+
+The stream registry gives every stream a stable row in the (stream, time) arrays of its axis. Rows
+are assigned once and never change, so the same sample always lands in the same Zarr cell, in
+every run and after every replay.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from storage.sqlite import connect
+
+STATUS_ROLE = "role"
+"""Status component of role heartbeats (key: role name)."""
+STATUS_ZARR = "zarr"
+"""Status component of Zarr flushes (key: '<product>#<sink partition>')."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS streams (
+    axis       TEXT    NOT NULL,  -- which stream axis: 'meters', 'cems', 'ec', ...
+    id         TEXT    NOT NULL,
+    idx        INTEGER NOT NULL,  -- row in every (stream, time) array of the axis
+    attrs      TEXT    NOT NULL,  -- JSON: commodity, unit, region, ...
+    created_ns INTEGER NOT NULL,
+    PRIMARY KEY (axis, id),
+    UNIQUE (axis, idx)
+);
+CREATE TABLE IF NOT EXISTS status (
+    component  TEXT    NOT NULL,
+    key        TEXT    NOT NULL,
+    value      TEXT    NOT NULL,  -- JSON
+    updated_ns INTEGER NOT NULL,
+    PRIMARY KEY (component, key)
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id         TEXT PRIMARY KEY,  -- deterministic (source position), so a replay cannot double it
+    created_ns INTEGER NOT NULL,
+    source     TEXT    NOT NULL,  -- where it was found: 'flow.meters', 'ingest.push', ...
+    stream     TEXT,
+    reason     TEXT    NOT NULL,  -- a short stable code, counted in metrics
+    detail     TEXT    NOT NULL   -- JSON: the offending record and a readable message
+);
+CREATE INDEX IF NOT EXISTS dead_letters_by_time ON dead_letters (created_ns);
+"""
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    axis: str
+    id: str
+    idx: int
+    attrs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record that could not be used, with why. Never silently dropped: stored and counted."""
+
+    id: str
+    source: str
+    stream: str | None
+    reason: str
+    detail: dict[str, Any]
+
+
+class MetadataDB:
+    """The metadata database of one data directory. Thread-safe within a process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = connect(path, durability="fsync")
+        self._lock = threading.Lock()
+        with self._lock:
+            self._conn.executescript(_SCHEMA)
+
+    def _write(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._conn.executemany(sql, rows)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            return cur.rowcount
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    # -- stream registry ---------------------------------------------------------------------
+
+    def register_streams(
+        self, axis: str, streams: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, int]:
+        """Assigns rows to streams not yet registered (in sorted id order); returns all their rows.
+
+        Registration of an existing stream keeps its row; its attributes are updated when given.
+        """
+        now = time.time_ns()
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                known = dict(
+                    self._conn.execute(
+                        "SELECT id, idx FROM streams WHERE axis = ? "
+                        "AND id IN (SELECT value FROM json_each(?))",
+                        (axis, orjson.dumps(list(streams)).decode()),
+                    ).fetchall()
+                )
+                (next_idx,) = self._conn.execute(
+                    "SELECT coalesce(max(idx) + 1, 0) FROM streams WHERE axis = ?", (axis,)
+                ).fetchone()
+                for sid in sorted(streams):
+                    attrs = orjson.dumps(dict(streams[sid])).decode()
+                    if sid in known:
+                        if streams[sid]:
+                            self._conn.execute(
+                                "UPDATE streams SET attrs = ? WHERE axis = ? AND id = ?",
+                                (attrs, axis, sid),
+                            )
+                        continue
+                    self._conn.execute(
+                        "INSERT INTO streams (axis, id, idx, attrs, created_ns) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (axis, sid, next_idx, attrs, now),
+                    )
+                    known[sid] = next_idx
+                    next_idx += 1
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return {sid: int(known[sid]) for sid in streams}
+
+    def streams(self, axis: str, ids: Sequence[str] | None = None) -> list[StreamInfo]:
+        if ids is None:
+            rows = self._query(
+                "SELECT id, idx, attrs FROM streams WHERE axis = ? ORDER BY idx", (axis,)
+            )
+        else:
+            rows = self._query(
+                "SELECT id, idx, attrs FROM streams WHERE axis = ? "
+                "AND id IN (SELECT value FROM json_each(?)) ORDER BY idx",
+                (axis, orjson.dumps(list(ids)).decode()),
+            )
+        return [StreamInfo(axis, r[0], int(r[1]), orjson.loads(r[2])) for r in rows]
+
+    def streams_by_rows(self, axis: str, first: int, stop: int) -> list[StreamInfo]:
+        rows = self._query(
+            "SELECT id, idx, attrs FROM streams "
+            "WHERE axis = ? AND idx >= ? AND idx < ? ORDER BY idx",
+            (axis, first, stop),
+        )
+        return [StreamInfo(axis, r[0], int(r[1]), orjson.loads(r[2])) for r in rows]
+
+    def stream_count(self, axis: str) -> int:
+        return int(self._query("SELECT count(*) FROM streams WHERE axis = ?", (axis,))[0][0])
+
+    # -- component status --------------------------------------------------------------------
+
+    def put_status(self, component: str, key: str, value: Mapping[str, Any]) -> None:
+        self._write(
+            "INSERT INTO status (component, key, value, updated_ns) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (component, key) DO UPDATE SET value = excluded.value, "
+            "updated_ns = excluded.updated_ns",
+            [(component, key, orjson.dumps(dict(value)).decode(), time.time_ns())],
+        )
+
+    def status(
+        self, component: str | None = None
+    ) -> dict[tuple[str, str], tuple[dict[str, Any], int]]:
+        """(component, key) -> (value, updated_ns)."""
+        if component is None:
+            rows = self._query("SELECT component, key, value, updated_ns FROM status")
+        else:
+            rows = self._query(
+                "SELECT component, key, value, updated_ns FROM status WHERE component = ?",
+                (component,),
+            )
+        return {(r[0], r[1]): (orjson.loads(r[2]), int(r[3])) for r in rows}
+
+    # -- dead letters ------------------------------------------------------------------------
+
+    def add_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
+        """Stores letters; ones already stored (same id, e.g. after a replay) are ignored."""
+        if not letters:
+            return 0
+        now = time.time_ns()
+        return self._write(
+            "INSERT OR IGNORE INTO dead_letters (id, created_ns, source, stream, reason, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (d.id, now, d.source, d.stream, d.reason, orjson.dumps(d.detail).decode())
+                for d in letters
+            ],
+        )
+
+    def dead_letters(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        rows = self._query(
+            "SELECT id, created_ns, source, stream, reason, detail FROM dead_letters "
+            "ORDER BY created_ns DESC, id LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        return [
+            {
+                "id": r[0],
+                "created_ns": r[1],
+                "source": r[2],
+                "stream": r[3],
+                "reason": r[4],
+                "detail": orjson.loads(r[5]),
+            }
+            for r in rows
+        ]
+
+    def dead_letter_counts(self) -> dict[tuple[str, str], int]:
+        rows = self._query(
+            "SELECT source, reason, count(*) FROM dead_letters GROUP BY source, reason"
+        )
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

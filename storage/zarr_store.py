@@ -1,0 +1,356 @@
+"""Zarr v3 product groups: position-addressed writes by chunk owners, and range reads.
+
+Writes: a `ProductWriter` stages cell updates in whole-chunk blocks held in memory and writes each
+touched chunk whole on `flush`. Whole-chunk writes need no read-modify-write inside zarr, and since
+exactly one writer owns each chunk (the dataflow routes rows by chunk), no two processes ever
+write the same chunk. Zarr's LocalStore writes through a temporary file and a rename, so a crash
+never leaves a torn chunk.
+
+Growth: arrays grow (never shrink) in whole chunks, under a file lock, because the shape lives in
+one metadata document shared by every writer. The new part of the time coordinate is written in
+the same step, and the group's consolidated metadata is refreshed so that readers using it
+(xarray) see the new shape.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+import zarr.storage
+
+from storage.locks import file_lock
+from storage.products import ProductSpec
+
+ZArray = zarr.Array[Any]
+
+Labels = Callable[[int, int], dict[str, list[str]]]
+"""(first_row, stop_row) -> coordinate name -> one label per row ('' where no stream is there)."""
+
+_TIME_ATTRS: dict[str, Any] = {
+    "standard_name": "time",
+    "long_name": "start of the period",
+    "units": "nanoseconds since 1970-01-01",
+    "calendar": "proleptic_gregorian",
+}
+
+
+TIME_COORD_CHUNK = 1 << 20
+"""Entries per chunk of the `time` coordinate. It spans every period since the origin (3.6 M
+minutes from 2020 to 2026), so it gets large chunks of its own: a few files, not thousands."""
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+class ProductStore:
+    """Opens, creates and grows the arrays of one product group."""
+
+    def __init__(self, root: Path, spec: ProductSpec, lock_dir: Path) -> None:
+        self.root = root
+        self.spec = spec
+        self._lock_path = lock_dir / f"{spec.name.replace('/', '.')}.grow.lock"
+        self._store = zarr.storage.LocalStore(root)
+        self._verified_time_len = 0
+
+    def coordinate_names(self) -> tuple[str, ...]:
+        return ("stream", *self.spec.stream_attrs)
+
+    def open_arrays(self) -> dict[str, ZArray] | None:
+        """Fresh handles (re-reading metadata) to every array of the group, or None if absent."""
+        try:
+            group = zarr.open_group(self._store, path=self.spec.name, mode="r+")
+        except FileNotFoundError:
+            return None
+        names = [v.name for v in self.spec.variables] + ["time", *self.coordinate_names()]
+        arrays = {}
+        for n in names:
+            a = group[n]
+            assert isinstance(a, zarr.Array)
+            arrays[n] = a
+        return arrays
+
+    def ensure_shape(self, n_streams: int, n_slots: int) -> dict[str, ZArray]:
+        """Grows the group (creating it first if needed) to at least the given shape."""
+        arrays = self.open_arrays()
+        if arrays is not None and self._covers(arrays, n_streams, n_slots):
+            return arrays
+        with file_lock(self._lock_path):
+            arrays = self.open_arrays() or self._create()
+            if self._covers(arrays, n_streams, n_slots):
+                return arrays
+            s = self.spec
+            # Sizes are taken over every array: a crash during an earlier growth may have left
+            # some arrays grown and others not.
+            grown_streams = max(arrays[v.name].shape[0] for v in s.variables)
+            grown_slots = max(arrays[v.name].shape[1] for v in s.variables)
+            new_streams = max(grown_streams, _round_up(n_streams, s.chunk_streams))
+            new_slots = max(grown_slots, _round_up(n_slots, s.chunk_time))
+            for v in s.variables:
+                arrays[v.name].resize((new_streams, new_slots))
+            for c in self.coordinate_names():
+                arrays[c].resize((new_streams,))
+            # Rewritten from the start in the rare case a crash left its end unwritten.
+            old_time = arrays["time"].shape[0] if self._time_complete(arrays["time"]) else 0
+            arrays["time"].resize((new_slots,))
+            arrays["time"][old_time:new_slots] = s.origin_ns + s.step_ns * np.arange(
+                old_time, new_slots, dtype=np.int64
+            )
+            with warnings.catch_warnings():
+                # Consolidated metadata is not in the v3 spec yet; xarray uses it when present.
+                warnings.simplefilter("ignore", category=UserWarning)
+                zarr.consolidate_metadata(self._store, path=s.name)
+            return arrays
+
+    def _covers(self, arrays: Mapping[str, ZArray], n_streams: int, n_slots: int) -> bool:
+        n_time = arrays["time"].shape[0]
+        if n_time < n_slots or arrays["stream"].shape[0] < n_streams:
+            return False
+        return self._time_complete(arrays["time"])
+
+    def _time_complete(self, time_coord: ZArray) -> bool:
+        """The time coordinate is resized before its new values are written; a crash in between
+        would leave fill values at its end. Checked once per length, then trusted."""
+        n = time_coord.shape[0]
+        if n == 0 or n <= self._verified_time_len:
+            return True
+        ok = int(np.asarray(time_coord[n - 1])) == self.spec.slot_start_ns(n - 1)
+        if ok:
+            self._verified_time_len = n
+        return ok
+
+    def _create(self) -> dict[str, ZArray]:
+        s = self.spec
+        root = zarr.open_group(self._store, mode="a")
+        group = root.require_group(s.name)
+        group.attrs.update(
+            {
+                **s.attrs,
+                "product": s.name,
+                "Conventions": "CF-1.11",
+                "time_origin_ns": s.origin_ns,
+                "time_step_ns": s.step_ns,
+                "time_label": "start of period",
+            }
+        )
+        arrays: dict[str, ZArray] = {}
+        for v in s.variables:
+            arrays[v.name] = group.create_array(
+                v.name,
+                shape=(0, 0),
+                chunks=(s.chunk_streams, s.chunk_time),
+                dtype=v.dtype,
+                fill_value=v.fill_value,
+                dimension_names=["stream", "time"],
+                attributes=v.attrs,
+            )
+        arrays["time"] = group.create_array(
+            "time",
+            shape=(0,),
+            chunks=(TIME_COORD_CHUNK,),
+            dtype="int64",
+            fill_value=0,
+            dimension_names=["time"],
+            attributes=_TIME_ATTRS,
+        )
+        for c in self.coordinate_names():
+            arrays[c] = group.create_array(
+                c,
+                shape=(0,),
+                chunks=(s.chunk_streams,),
+                dtype=str,
+                dimension_names=["stream"],
+                attributes={"long_name": "stream id" if c == "stream" else f"stream {c}"},
+            )
+        return arrays
+
+
+@dataclass
+class _Block:
+    """One chunk's worth of every variable, as it will be written."""
+
+    values: dict[str, np.ndarray]
+    dirty: bool = False
+
+
+@dataclass(frozen=True)
+class FlushStats:
+    chunks: int
+    label_chunks: int
+    seconds: float
+
+
+class ProductWriter:
+    """Stages cells of the chunks this writer owns and writes them whole on `flush`.
+
+    `cache_bytes` bounds the clean blocks kept after a flush, so the next update of the open
+    time chunk does not read it back from disk.
+    """
+
+    def __init__(self, store: ProductStore, labels: Labels, cache_bytes: int = 256 << 20) -> None:
+        self.store = store
+        self.spec = store.spec
+        self._labels = labels
+        self._blocks: OrderedDict[tuple[int, int], _Block] = OrderedDict()
+        self._arrays: dict[str, ZArray] | None = None
+        self._labelled_rows: dict[int, int] = {}
+        self._block_bytes = sum(np.dtype(v.dtype).itemsize for v in self.spec.variables) * (
+            self.spec.chunk_streams * self.spec.chunk_time
+        )
+        self._max_clean_blocks = max(1, cache_bytes // self._block_bytes)
+
+    def stage(self, rows: np.ndarray, slots: np.ndarray, values: Mapping[str, np.ndarray]) -> None:
+        """Sets cells (rows[i], slots[i]) of each variable; later values for a cell win."""
+        if rows.size == 0:
+            return
+        if rows.min() < 0 or slots.min() < 0:
+            raise ValueError(
+                f"{self.spec.name}: negative row or slot (slot < 0 is before the origin)"
+            )
+        cs, ct = self.spec.chunk_streams, self.spec.chunk_time
+        chunk_r, chunk_t = rows // cs, slots // ct
+        keys, inverse = np.unique(np.stack([chunk_r, chunk_t]), axis=1, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(keys.shape[1] + 1))
+        for k in range(keys.shape[1]):
+            sel = order[bounds[k] : bounds[k + 1]]
+            key = (int(keys[0, k]), int(keys[1, k]))
+            block = self._block(key)
+            r, t = rows[sel] - key[0] * cs, slots[sel] - key[1] * ct
+            for name, arr in values.items():
+                block.values[name][r, t] = arr[sel]
+            block.dirty = True
+
+    def _block(self, key: tuple[int, int]) -> _Block:
+        block = self._blocks.get(key)
+        if block is not None:
+            self._blocks.move_to_end(key)
+            return block
+        block = _Block(self._load(key))
+        self._blocks[key] = block
+        return block
+
+    def _load(self, key: tuple[int, int]) -> dict[str, np.ndarray]:
+        """Current content of a chunk (fill values where nothing was ever written)."""
+        s = self.spec
+        out = {
+            v.name: np.full((s.chunk_streams, s.chunk_time), v.fill_value, dtype=v.dtype)
+            for v in s.variables
+        }
+        arrays = self._arrays or self.store.open_arrays()
+        if arrays is None:
+            return out
+        n_streams, n_slots = arrays[s.variables[0].name].shape
+        r0, t0 = key[0] * s.chunk_streams, key[1] * s.chunk_time
+        r1, t1 = min(r0 + s.chunk_streams, n_streams), min(t0 + s.chunk_time, n_slots)
+        if r1 <= r0 or t1 <= t0:
+            return out
+        for v in s.variables:
+            out[v.name][: r1 - r0, : t1 - t0] = arrays[v.name][r0:r1, t0:t1]
+        return out
+
+    def flush(self) -> FlushStats:
+        """Writes every dirty chunk (and the stream labels of their rows); durable on return."""
+        started = time.perf_counter()
+        dirty = [k for k, b in self._blocks.items() if b.dirty]
+        s = self.spec
+        labels_written = 0
+        if dirty:
+            need_rows = (max(k[0] for k in dirty) + 1) * s.chunk_streams
+            need_slots = (max(k[1] for k in dirty) + 1) * s.chunk_time
+            self._arrays = self.store.ensure_shape(need_rows, need_slots)
+            for key in dirty:
+                block = self._blocks[key]
+                r0, t0 = key[0] * s.chunk_streams, key[1] * s.chunk_time
+                for v in s.variables:
+                    self._arrays[v.name][r0 : r0 + s.chunk_streams, t0 : t0 + s.chunk_time] = (
+                        block.values[v.name]
+                    )
+                block.dirty = False
+            for row_chunk in sorted({k[0] for k in dirty}):
+                labels_written += self._write_labels(row_chunk)
+        self._evict()
+        return FlushStats(len(dirty), labels_written, time.perf_counter() - started)
+
+    def _write_labels(self, row_chunk: int) -> int:
+        cs = self.spec.chunk_streams
+        r0 = row_chunk * cs
+        labels = self._labels(r0, r0 + cs)
+        registered = sum(1 for x in labels["stream"] if x)
+        if self._labelled_rows.get(row_chunk) == registered:
+            return 0
+        assert self._arrays is not None
+        for name in self.store.coordinate_names():
+            self._arrays[name][r0 : r0 + cs] = np.array(labels[name], dtype=object)
+        self._labelled_rows[row_chunk] = registered
+        return 1
+
+    def _evict(self) -> None:
+        clean = [k for k, b in self._blocks.items() if not b.dirty]
+        excess = len(clean) - self._max_clean_blocks
+        for k in clean[: max(0, excess)]:
+            del self._blocks[k]
+
+    @property
+    def dirty_chunks(self) -> int:
+        return sum(1 for b in self._blocks.values() if b.dirty)
+
+
+class ProductReader:
+    """Reads (stream rows x slot range) windows of a product, NaN where nothing was written."""
+
+    def __init__(self, store: ProductStore, refresh_s: float = 1.0) -> None:
+        self.store = store
+        self.spec = store.spec
+        self._refresh_s = refresh_s
+        self._arrays: dict[str, ZArray] | None = None
+        self._opened = 0.0
+
+    def _current(self) -> dict[str, ZArray] | None:
+        now = time.monotonic()
+        if self._arrays is None or now - self._opened > self._refresh_s:
+            self._arrays = self.store.open_arrays()
+            self._opened = now
+        return self._arrays
+
+    def shape(self) -> tuple[int, int]:
+        arrays = self._current()
+        if arrays is None:
+            return (0, 0)
+        n_streams, n_slots = arrays[self.spec.variables[0].name].shape
+        return int(n_streams), int(n_slots)
+
+    def read(
+        self, rows: Sequence[int], slot0: int, slot1: int, variables: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Values for `rows` x [slot0, slot1); each result has shape (len(rows), slot1 - slot0)."""
+        names = list(variables) if variables is not None else [v.name for v in self.spec.variables]
+        width = max(0, slot1 - slot0)
+        out: dict[str, Any] = {
+            n: np.full(
+                (len(rows), width), self.spec.variable(n).fill_value, self.spec.variable(n).dtype
+            )
+            for n in names
+        }
+        arrays = self._current()
+        if arrays is None or width == 0 or not rows:
+            return out
+        n_streams, n_slots = arrays[names[0]].shape
+        row_arr = np.asarray(rows, dtype=np.int64)
+        present = np.flatnonzero((row_arr >= 0) & (row_arr < n_streams))
+        lo, hi = max(slot0, 0), min(slot1, n_slots)
+        if present.size == 0 or hi <= lo:
+            return out
+        for n in names:
+            part = arrays[n].get_orthogonal_selection((row_arr[present], slice(lo, hi)))
+            out[n][present, lo - slot0 : hi - slot0] = part
+        return out
