@@ -1,0 +1,35 @@
+"""Bytewax sink storing dead letters in the metadata database and counting them.
+
+Letter ids are derived from the journal position of the bad record, so the rows a replay
+produces again are ignored by the database instead of doubled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
+from carbonstream.metrics import DEAD_LETTERS
+from storage.metadata import DeadLetter, MetadataDB
+
+
+class DeadLetterSink(DynamicSink[DeadLetter]):
+    def __init__(self, metadata_db: Path) -> None:
+        self._path = metadata_db
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _DeadLetterPartition:
+        return _DeadLetterPartition(MetadataDB(self._path))
+
+
+class _DeadLetterPartition(StatelessSinkPartition[DeadLetter]):
+    def __init__(self, db: MetadataDB) -> None:
+        self._db = db
+
+    def write_batch(self, items: list[DeadLetter]) -> None:
+        self._db.add_dead_letters(items)
+        for d in items:
+            DEAD_LETTERS.labels(d.source, d.reason).inc()
+
+    def close(self) -> None:
+        self._db.close()

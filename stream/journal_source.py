@@ -1,0 +1,65 @@
+"""Bytewax source over the journal: one source partition per journal partition.
+
+The resume state is the next offset to read. At each snapshot the partition also records that
+offset in the journal's `consumers` table, which is what `/health` reports as lag and what the
+trimmer waits for.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+
+from storage.journal import JournalReader, JournalRecord
+
+CONSUMER = "flow"
+
+
+class JournalSource(FixedPartitionedSource[JournalRecord, int]):
+    def __init__(self, journal_dir: Path, partitions: int, read_batch: int, poll_s: float) -> None:
+        self._dir = journal_dir
+        self._partitions = partitions
+        self._read_batch = read_batch
+        self._poll = timedelta(seconds=poll_s)
+
+    def list_parts(self) -> list[str]:
+        return [f"p{p:04d}" for p in range(self._partitions)]
+
+    def build_part(
+        self, step_id: str, for_part: str, resume_state: int | None
+    ) -> _JournalPartition:
+        p = int(for_part[1:])
+        reader = JournalReader(self._dir / f"p{p:04d}.sqlite", p)
+        return _JournalPartition(reader, resume_state or 1, self._read_batch, self._poll)
+
+
+class _JournalPartition(StatefulSourcePartition[JournalRecord, int]):
+    def __init__(
+        self, reader: JournalReader, next_offset: int, read_batch: int, poll: timedelta
+    ) -> None:
+        self._reader = reader
+        self._next = next_offset
+        self._read_batch = read_batch
+        self._poll = poll
+        self._awake: datetime | None = None
+
+    def next_batch(self) -> list[JournalRecord]:
+        records = self._reader.read(self._next, self._read_batch)
+        if records:
+            self._next = records[-1].offset + 1
+            self._awake = None
+        else:
+            self._awake = datetime.now(UTC) + self._poll
+        return records
+
+    def next_awake(self) -> datetime | None:
+        return self._awake
+
+    def snapshot(self) -> int:
+        self._reader.commit_progress(CONSUMER, self._next)
+        return self._next
+
+    def close(self) -> None:
+        self._reader.close()

@@ -1,0 +1,41 @@
+"""The flow role: runs the dataflow in this process with the configured workers and recovery."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from bytewax.recovery import RecoveryConfig
+from bytewax.run import cli_main
+
+from carbonstream.config import Config
+from stream.dataflow import build_dataflow
+
+log = logging.getLogger(__name__)
+
+
+def run_flow(config: Config) -> int:
+    flow = build_dataflow(config)
+    r = config.recovery
+    recovery = (
+        RecoveryConfig(
+            str(config.storage.layout.recovery_dir),
+            backup_interval=timedelta(seconds=r.backup_interval_s),
+        )
+        if r.enabled
+        else None
+    )
+    log.info(
+        "dataflow: %d worker(s), %d journal partition(s), epoch %.1f s, recovery %s",
+        config.flow.workers,
+        config.journal.partitions,
+        r.snapshot_interval_s,
+        "on" if recovery else "off",
+    )
+    cli_main(
+        flow,
+        workers_per_process=config.flow.workers,
+        epoch_interval=timedelta(seconds=r.snapshot_interval_s),
+        recovery_config=recovery,
+    )
+    return 0
