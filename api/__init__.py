@@ -1,0 +1,1 @@
+"""The HTTP API: queries of the Zarr products, health and metrics, push ingest."""

@@ -1,0 +1,55 @@
+"""What the API process opens once and shares between requests."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from carbonstream.config import Config
+from carbonstream.products import meters_interval_spec
+from storage.journal import Journal
+from storage.layout import DataLayout
+from storage.metadata import MetadataDB
+from storage.zarr_store import ProductReader, ProductStore
+
+
+@dataclass
+class ApiState:
+    config: Config
+    layout: DataLayout
+    db: MetadataDB
+    journal: Journal
+    meters: ProductReader
+    started_ns: int = field(default_factory=time.time_ns)
+    pid: int = field(default_factory=os.getpid)
+
+    @classmethod
+    def open(cls, config: Config) -> ApiState:
+        layout = config.storage.layout
+        spec = meters_interval_spec(config)
+        return cls(
+            config=config,
+            layout=layout,
+            db=MetadataDB(layout.metadata_db),
+            journal=Journal(
+                layout.journal_dir, config.journal.partitions, config.journal.durability
+            ),
+            meters=ProductReader(ProductStore(layout.zarr_store, spec, layout.data_dir / "locks")),
+        )
+
+    def close(self) -> None:
+        self.db.close()
+        self.journal.close()
+
+
+def get_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.carbonstream
+    return state
+
+
+State = Annotated[ApiState, Depends(get_state)]
+"""The dependency every route takes to reach the shared state."""

@@ -1,0 +1,28 @@
+"""Time-range query parameters: ISO 8601 with an offset, converted to UTC epoch nanoseconds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from api.errors import Problem
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_instant(name: str, value: str | None) -> int | None:
+    """Epoch ns of an ISO 8601 parameter, None when absent; a Problem (400) when unusable."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise Problem(400, "Bad time", f"{name}={value!r} is not an ISO 8601 timestamp") from None
+    if moment.tzinfo is None:
+        raise Problem(400, "Bad time", f"{name}={value!r} needs a UTC offset (e.g. Z)")
+    return ((moment - _EPOCH) // timedelta(microseconds=1)) * 1_000
+
+
+def iso(ns: int) -> str:
+    seconds, rest = divmod(ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{rest // 1_000_000:03d}Z" if rest else f"{stamp}Z"

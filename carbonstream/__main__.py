@@ -1,0 +1,5 @@
+import sys
+
+from carbonstream.cli import main
+
+sys.exit(main())

@@ -1,0 +1,42 @@
+# Types of the compiled module built from core-rs/src/python/ (see there for the behaviour).
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+class CoreError(ValueError): ...
+class InputError(CoreError): ...
+class StateError(CoreError): ...
+
+class meters:  # the `meters` submodule
+    class IntervalIntegrator:
+        def __init__(
+            self, origin_ns: int, step_ns: int, max_gap_ns: int, rollover: float | None = None
+        ) -> None: ...
+        @staticmethod
+        def restore(
+            snapshot: bytes,
+            origin_ns: int,
+            step_ns: int,
+            max_gap_ns: int,
+            rollover: float | None = None,
+        ) -> meters.IntervalIntegrator: ...
+        def integrate(
+            self,
+            stream: npt.NDArray[np.uint32],
+            t_ns: npt.NDArray[np.int64],
+            value: npt.NDArray[np.float64],
+            factor: npt.NDArray[np.float64],
+        ) -> tuple[
+            tuple[
+                npt.NDArray[np.uint32],
+                npt.NDArray[np.int64],
+                npt.NDArray[np.float64],
+                npt.NDArray[np.float64],
+                npt.NDArray[np.float32],
+                npt.NDArray[np.float64],
+            ],
+            npt.NDArray[np.uint8],
+        ]: ...
+        def snapshot(self) -> bytes: ...
+        def __len__(self) -> int: ...

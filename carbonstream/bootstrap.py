@@ -1,0 +1,51 @@
+"""Preparing a data directory: idempotent, safe to run from every role at start.
+
+Creates the directories, the journal partitions (refusing a changed partition count), the metadata
+schema, the seed emission-factor table, the recovery partitions, and registers the streams the
+configuration declares (in sorted order, so their rows are the same on every machine).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from carbonstream.config import Config, MeterStream
+from storage.factors import FactorTable
+from storage.journal import Journal
+from storage.metadata import MetadataDB
+from storage.products import METERS_AXIS
+
+
+def meter_attrs(m: MeterStream) -> dict[str, Any]:
+    return m.model_dump(exclude={"id"})
+
+
+def prepare_data_dir(config: Config) -> None:
+    layout = config.storage.layout
+    layout.create()
+    Journal(layout.journal_dir, config.journal.partitions, config.journal.durability).close()
+    db = MetadataDB(layout.metadata_db)
+    try:
+        if config.streams.meters:
+            db.register_streams(METERS_AXIS, {m.id: meter_attrs(m) for m in config.streams.meters})
+    finally:
+        db.close()
+    factors = FactorTable(layout.metadata_db)
+    try:
+        factors.ensure_seeded()
+    finally:
+        factors.close()
+    if config.recovery.enabled:
+        _init_recovery(config)
+
+
+def _init_recovery(config: Config) -> None:
+    from bytewax.recovery import init_db_dir
+
+    directory = config.storage.layout.recovery_dir
+    if directory.exists():
+        return
+    tmp = directory.with_name(directory.name + ".init")
+    tmp.mkdir(parents=True, exist_ok=True)
+    init_db_dir(tmp, config.recovery.partitions)
+    tmp.rename(directory)

@@ -1,0 +1,409 @@
+"""The one configuration file: TOML, validated by pydantic, with environment overrides.
+
+Every option has a default, so no file is needed (`make run` uses none). An environment variable
+`CARBONSTREAM_<SECTION>__<KEY>` (double underscore between levels) overrides a value of the file;
+its value is read as TOML when it parses (`8001`, `true`, `"text"`, `[1, 2]`) and as a plain
+string otherwise. A configuration that does not validate is refused at start with the file (or
+variable), the key and the reason.
+
+Every field carries a description: `carbonstream config reference` prints them all, and
+docs/configuration.md is generated from it (a test keeps it current).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from storage.layout import DataLayout
+
+ENV_PREFIX = "CARBONSTREAM_"
+ENV_CONFIG_FILE = "CARBONSTREAM_CONFIG"
+
+STREAM_ID = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(Section):
+    data_dir: Path = Field(
+        Path("carbonstream-data"),
+        description="Directory of the journal, Zarr store, metadata database, recovery snapshots "
+        "and metrics files. A relative path is taken from the working directory.",
+    )
+    zarr_store: str = Field(
+        "products.zarr", description="Name of the Zarr v3 store inside data_dir."
+    )
+    metadata_db: str = Field(
+        "metadata.sqlite",
+        description="Name of the SQLite metadata database (streams, status, dead letters, "
+        "emission factors) inside data_dir.",
+    )
+
+    @property
+    def layout(self) -> DataLayout:
+        return DataLayout(self.data_dir.absolute(), self.zarr_store, self.metadata_db)
+
+
+class JournalSettings(Section):
+    partitions: int = Field(
+        4,
+        ge=1,
+        le=1024,
+        description="Journal partitions (one SQLite database each). Streams are routed by a stable "
+        "hash of their id, so the count is fixed once data exists.",
+    )
+    durability: Literal["fsync", "os"] = Field(
+        "fsync",
+        description="'fsync': an append is on disk before it is acknowledged (survives power "
+        "loss). "
+        "'os': survives a process crash only; faster on slow disks.",
+    )
+    retention_s: float = Field(
+        3600.0,
+        ge=0,
+        description="Records stay this long after every consumer has snapshotted past them "
+        "(for inspection and re-processing), then are trimmed.",
+    )
+    read_batch: int = Field(
+        64,
+        ge=1,
+        le=100_000,
+        description="Most journal records one source poll hands to the dataflow.",
+    )
+    poll_interval_s: float = Field(
+        0.05, gt=0, le=10, description="Wait before polling an idle journal partition again."
+    )
+
+
+class RecoverySettings(Section):
+    enabled: bool = Field(
+        True,
+        description="Snapshot dataflow state (journal offsets, open periods) so a restarted flow "
+        "resumes where its last snapshot left off and replays the rest.",
+    )
+    snapshot_interval_s: float = Field(
+        2.0,
+        gt=0,
+        le=3600,
+        description="Epoch length: state is snapshotted and results flushed to Zarr this often.",
+    )
+    backup_interval_s: float = Field(
+        0.0,
+        ge=0,
+        description="Keep superseded snapshots this long (set it to how often you back up the "
+        "recovery directory).",
+    )
+    partitions: int = Field(
+        1, ge=1, le=256, description="Recovery database partitions (fixed once created)."
+    )
+
+
+class FlowSettings(Section):
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Bytewax worker threads in the flow process. Threads share the GIL: more "
+        "workers help only while the Rust kernels (which release it) dominate.",
+    )
+    sink_partitions: int = Field(
+        4,
+        ge=1,
+        le=4096,
+        description="Zarr writer partitions. Each chunk row-block belongs to exactly one, so one "
+        "writer owns each chunk.",
+    )
+    future_tolerance_s: float = Field(
+        300.0,
+        ge=0,
+        description="Samples stamped more than this after their arrival in the journal are "
+        "refused as from the future (clock trouble).",
+    )
+
+
+class ApiSettings(Section):
+    host: str = Field("127.0.0.1", description="Address the HTTP API binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP API.")
+    max_body_bytes: int = Field(
+        16 << 20, ge=1024, description="Largest accepted request body (push ingest)."
+    )
+
+
+class MeterProductSettings(Section):
+    resolution_s: int = Field(
+        60,
+        ge=1,
+        le=86_400,
+        description="Period of meters/interval, seconds (periods labelled by start).",
+    )
+    origin: datetime = Field(
+        datetime(2020, 1, 1, tzinfo=UTC),
+        description="Start of the time grid (UTC). Samples before it are refused.",
+    )
+    chunk_streams: int = Field(256, ge=1, le=65_536, description="Zarr chunk size along stream.")
+    chunk_time: int = Field(
+        240, ge=1, le=1_000_000, description="Zarr chunk size along time, periods."
+    )
+    max_gap_s: float = Field(
+        900.0,
+        gt=0,
+        description="Longest interval between two readings of a meter that is interpolated across; "
+        "longer gaps stay missing.",
+    )
+
+    @field_validator("origin")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        if v.tzinfo is None or v.utcoffset() != UTC.utcoffset(None):
+            raise ValueError("origin must be a UTC timestamp, e.g. 2020-01-01T00:00:00Z")
+        return v
+
+
+class ProductsSettings(Section):
+    meters_interval: MeterProductSettings = Field(
+        default_factory=MeterProductSettings, description="The meters/interval product."
+    )
+
+
+Commodity = Literal[
+    "electricity", "green_electricity", "natural_gas", "heat", "water", "raw_coal", "diesel"
+]
+Basis = Literal["location", "market", "residual", "fossil", "direct"]
+
+
+class MeterStream(Section):
+    id: str = Field(description="Meter id, unique.", pattern=STREAM_ID)
+    commodity: Commodity = Field("electricity", description="What the register counts.")
+    unit: str = Field("kWh", description="Register unit; must match the factor's denominator.")
+    region: str = Field("CN", description="Grid region for the emission factor (e.g. CN, CN-East).")
+    basis: Basis = Field("location", description="Emission-factor basis (GHG Protocol scope 2).")
+    rollover: float | None = Field(
+        None, gt=0, description="Register value at which the counter wraps to zero, if it does."
+    )
+    entity: str | None = Field(
+        None, description="Entity (enterprise, building, ...) it belongs to."
+    )
+
+
+class StreamsSettings(Section):
+    meters: list[MeterStream] = Field(
+        default_factory=list, description="Declared meters ([[streams.meters]] tables)."
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> StreamsSettings:
+        seen: set[str] = set()
+        for m in self.meters:
+            if m.id in seen:
+                raise ValueError(f"meter id {m.id!r} is declared twice")
+            seen.add(m.id)
+        return self
+
+
+class MeterSimulatorSettings(Section):
+    enabled: bool = Field(True, description="Run the simulated meter fleet in the ingest role.")
+    count: int = Field(100, ge=0, le=1_000_000, description="Number of simulated meters.")
+    interval_s: float = Field(
+        5.0, gt=0, le=86_400, description="Seconds between readings of a meter."
+    )
+    id_prefix: str = Field(
+        "sim-meter-", description="Meter ids are this prefix and a 5-digit number."
+    )
+    region: str = Field("CN", description="Grid region of the simulated meters.")
+    mean_power_kw: float = Field(20.0, gt=0, description="Mean load of a simulated meter, kW.")
+    seed: int = Field(0, description="Seed of the load profiles (same seed, same fleet).")
+
+
+class ConnectorsSettings(Section):
+    meter_simulator: MeterSimulatorSettings = Field(
+        default_factory=MeterSimulatorSettings, description="Simulated smart-meter fleet."
+    )
+
+
+class Config(Section):
+    storage: StorageSettings = Field(
+        default_factory=StorageSettings, description="Where state lives."
+    )
+    journal: JournalSettings = Field(
+        default_factory=JournalSettings, description="The durable journal."
+    )
+    recovery: RecoverySettings = Field(
+        default_factory=RecoverySettings, description="Dataflow recovery."
+    )
+    flow: FlowSettings = Field(default_factory=FlowSettings, description="The Bytewax dataflow.")
+    api: ApiSettings = Field(default_factory=ApiSettings, description="The HTTP API.")
+    products: ProductsSettings = Field(
+        default_factory=ProductsSettings, description="Zarr products."
+    )
+    streams: StreamsSettings = Field(
+        default_factory=StreamsSettings, description="Declared streams."
+    )
+    connectors: ConnectorsSettings = Field(
+        default_factory=ConnectorsSettings, description="Inputs run by the ingest role."
+    )
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used. `problems` are 'source: key: reason' lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Reads `path` (or $CARBONSTREAM_CONFIG, or nothing), applies env overrides, validates."""
+    env = os.environ if environ is None else environ
+    if path is None and env.get(ENV_CONFIG_FILE):
+        path = Path(env[ENV_CONFIG_FILE])
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError([f"{path}: file not found"]) from None
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError([f"{path}: not UTF-8 text: {exc.reason}"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
+    overrides = _env_overrides(env)
+    for keys, (_, value) in overrides.items():
+        _set_path(data, keys, value)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source, overrides)) from None
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[tuple[str, ...], tuple[str, Any]]:
+    """{key path: (variable name, parsed value)} for every CARBONSTREAM_<A>__<B>... variable."""
+    out = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        keys = tuple(k.lower() for k in name[len(ENV_PREFIX) :].split("__"))
+        out[keys] = (name, _parse_env_value(raw))
+    return out
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _set_path(data: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
+    node = data
+    for k in keys[:-1]:
+        child = node.get(k)
+        if not isinstance(child, dict):
+            child = {}
+            node[k] = child
+        node = child
+    node[keys[-1]] = value
+
+
+def _describe(
+    exc: ValidationError, source: str, overrides: Mapping[tuple[str, ...], tuple[str, Any]]
+) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(str(x) for x in err["loc"])
+        key = _format_loc(err["loc"])
+        origin = source
+        for keys, (var, _) in overrides.items():
+            if loc[: len(keys)] == keys:
+                origin = f"environment variable {var}"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not an option of this section)"
+        elif err["type"] not in ("missing",) and "input" in err:
+            msg = f"{msg} (got {err['input']!r})"
+        problems.append(f"{origin}: {key}: {msg}")
+    return problems
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def reference_markdown() -> str:
+    """Every option with its type, default and description (docs/configuration.md)."""
+    lines = [
+        "# carbonstream configuration reference",
+        "",
+        "Generated by `carbonstream config reference`; do not edit by hand.",
+        "Any key can be overridden by the environment: `CARBONSTREAM_<SECTION>__<KEY>`, e.g. "
+        "`CARBONSTREAM_API__PORT=8001`.",
+        "",
+    ]
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        rows = []
+        nested = []
+        for name, field in model.model_fields.items():
+            ann = field.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                nested.append((name, ann))
+                continue
+            origin_list = getattr(ann, "__origin__", None) is list
+            inner = getattr(ann, "__args__", (None,))[0]
+            if origin_list and isinstance(inner, type) and issubclass(inner, BaseModel):
+                nested.append((name + "[]", inner))
+                continue
+            default = (
+                "(required)"
+                if field.is_required()
+                else _show_default(field.get_default(call_default_factory=True))
+            )
+            type_name = (
+                re.sub(r"typing\.|pathlib\.|datetime\.", "", str(ann))
+                .replace("<class '", "")
+                .replace("'>", "")
+            )
+            rows.append(f"| `{name}` | `{type_name}` | `{default}` | {field.description or ''} |")
+        if rows:
+            lines.extend(
+                [
+                    f"## [{prefix}]" if prefix else "## (top level)",
+                    "",
+                    "| key | type | default | description |",
+                    "|---|---|---|---|",
+                    *rows,
+                    "",
+                ]
+            )
+        for name, sub in nested:
+            walk(sub, f"{prefix}.{name}" if prefix else name)
+
+    walk(Config, "")
+    return "\n".join(lines)
+
+
+def _show_default(v: Any) -> str:
+    if isinstance(v, datetime):
+        return v.isoformat().replace("+00:00", "Z")
+    if isinstance(v, Path):
+        return str(v)
+    return repr(v) if isinstance(v, str) else str(v).replace("None", "none")

@@ -1,0 +1,53 @@
+"""Every Prometheus metric carbonstream exports, in one place.
+
+The roles run as separate processes, so metrics use prometheus_client's multiprocess mode: each
+process writes its values to files under `<data_dir>/metrics` and the API's `/metrics` sums them.
+`carbonstream.metrics_dir.use_metrics_dir` must run before this module (or prometheus_client) is
+first imported in a process; the CLI does it first thing.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+JOURNAL_APPENDED = Counter(
+    "carbonstream_journal_appended_records",
+    "Journal records appended (each a batch of samples), by source connector.",
+    ["source"],
+)
+SAMPLES_INGESTED = Counter(
+    "carbonstream_samples_ingested",
+    "Samples made durable in the journal, by source connector.",
+    ["source"],
+)
+INGEST_REJECTED = Counter(
+    "carbonstream_ingest_rejected_rows",
+    "Rows refused at ingest (never journaled), by source and reason.",
+    ["source", "reason"],
+)
+FLOW_RECORDS = Counter(
+    "carbonstream_flow_journal_records",
+    "Journal records read by the dataflow (replays after a restart count again).",
+    ["kind"],
+)
+READINGS = Counter(
+    "carbonstream_meter_readings",
+    "Meter readings processed by the dataflow, by outcome (accepted, wrapped, baseline, gap, "
+    "reset, "
+    "duplicate, conflict, out_of_order, invalid, before_origin, future).",
+    ["status"],
+)
+DEAD_LETTERS = Counter(
+    "carbonstream_dead_letters",
+    "Records turned into dead letters, by where they were found and why.",
+    ["source", "reason"],
+)
+ZARR_CHUNKS_WRITTEN = Counter(
+    "carbonstream_zarr_chunks_written", "Zarr chunks written, by product.", ["product"]
+)
+ZARR_FLUSH_SECONDS = Histogram(
+    "carbonstream_zarr_flush_seconds",
+    "Time to flush a sink partition's dirty chunks to Zarr.",
+    ["product"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

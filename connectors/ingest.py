@@ -1,0 +1,58 @@
+"""The ingest role: runs the enabled connectors and the journal's housekeeping in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from carbonstream.config import Config
+from connectors.simulators.meter_fleet_connector import run_meter_simulator
+from storage.journal import Journal
+
+log = logging.getLogger(__name__)
+
+TRIM_EVERY_S = 60.0
+
+
+def run_ingest(config: Config) -> int:
+    return asyncio.run(_main(config))
+
+
+async def _main(config: Config) -> int:
+    layout = config.storage.layout
+    journal = Journal(layout.journal_dir, config.journal.partitions, config.journal.durability)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks: list[asyncio.Task[None]] = [
+        asyncio.create_task(_trim_forever(journal, config), name="journal-trim")
+    ]
+    if config.connectors.meter_simulator.enabled:
+        tasks.append(
+            asyncio.create_task(run_meter_simulator(config, journal), name="meter-simulator")
+        )
+    stopper = asyncio.create_task(_wait(stop), name="stop")
+    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    failed = [t for t in done if t is not stopper and t.exception() is not None]
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    journal.close()
+    for t in failed:
+        log.error("connector %s failed", t.get_name(), exc_info=t.exception())
+    return 1 if failed else 0
+
+
+async def _trim_forever(journal: Journal, config: Config) -> None:
+    retention_ns = int(config.journal.retention_s * 1e9)
+    while True:
+        await asyncio.sleep(TRIM_EVERY_S)
+        deleted = await asyncio.to_thread(journal.trim, retention_ns)
+        if deleted:
+            log.info("journal: trimmed %d consumed records", deleted)
+
+
+async def _wait(event: asyncio.Event) -> None:
+    await event.wait()

@@ -1,0 +1,1 @@
+"""HTTP push ingest: parsing and validation of pushed batches (the HTTP routes are in api/)."""
