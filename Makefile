@@ -1,0 +1,62 @@
+# carbonstream — every task in one place. `make help` lists them.
+#
+# Two commands set up and use a fresh machine (Debian, Python 3.11, a Rust toolchain):
+#   make run    create the virtual environment, build the Rust core (release), start the service
+#   make test   the same install, then lint, cargo test and pytest
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEPS   := $(VENV)/.deps-installed
+BUILT  := $(VENV)/.core-built
+RUST_SOURCES := $(shell find core-rs/src -name '*.rs') core-rs/Cargo.toml Cargo.toml Cargo.lock
+
+.PHONY: help install run test test-rust test-python lint fmt bench lock clean
+
+help: ## list the tasks
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(DEPS): requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.lock
+	touch $@
+
+$(BUILT): $(DEPS) $(RUST_SOURCES) pyproject.toml
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --quiet
+	touch $@
+
+install: $(BUILT) ## virtual environment + pinned dependencies + release build of the Rust core
+
+run: install ## start carbonstream (ingest, flow, API on http://127.0.0.1:8000) with the default config
+	$(BIN)/carbonstream run
+
+test: install lint test-rust test-python ## everything CI checks
+
+test-rust: ## Rust tests (no Python interpreter linked: the bindings are behind a feature)
+	cargo test --workspace --quiet
+
+test-python: install ## pytest: unit, property and end-to-end tests
+	$(BIN)/pytest -q
+
+lint: install ## ruff, mypy, clippy, rustfmt
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	cargo clippy --workspace --all-targets --features python --quiet -- -D warnings
+	cargo fmt --all --check
+
+fmt: install ## format Python and Rust
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+	cargo fmt --all
+
+bench: install ## benchmarks (paired with reference implementations), writes benchmarks/results/
+	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-only -q
+
+lock: ## re-pin requirements.lock from the current virtual environment
+	(echo "# Every Python package of the virtual environment, pinned (runtime + test + build)."; \
+	 echo "# Regenerate: make lock"; $(BIN)/pip freeze | grep -v '^carbonstream') > requirements.lock
+
+clean: ## remove build outputs and the virtual environment (keeps carbonstream-data/)
+	rm -rf $(VENV) target .pytest_cache .mypy_cache .ruff_cache
+	find . -name '*.so' -path './carbonstream/*' -delete
