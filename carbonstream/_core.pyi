@@ -24,6 +24,7 @@ class meters:  # the `meters` submodule
         def integrate(
             self,
             stream: npt.NDArray[np.uint32],
+            seq: npt.NDArray[np.uint32],
             t_ns: npt.NDArray[np.int64],
             value: npt.NDArray[np.float64],
             factor: npt.NDArray[np.float64],

@@ -92,7 +92,7 @@ class MeterIntegration(StatefulBatchLogic[JournalRecord, FlowOutput, State]):
     def on_batch(self, values: list[JournalRecord]) -> tuple[Iterable[FlowOutput], bool]:
         out: list[FlowOutput] = []
         frames = []
-        for rec in values:
+        for seq, rec in enumerate(values):
             try:
                 frame = decode_meter_readings(rec.payload)
             except PayloadError as exc:
@@ -100,6 +100,7 @@ class MeterIntegration(StatefulBatchLogic[JournalRecord, FlowOutput, State]):
                 continue
             frames.append(
                 frame.with_columns(
+                    seq=pl.lit(seq, pl.UInt32),
                     partition=pl.lit(rec.partition, pl.Int32),
                     offset=pl.lit(rec.offset, pl.Int64),
                     row_in_record=pl.int_range(pl.len(), dtype=pl.Int32),
@@ -132,6 +133,7 @@ class MeterIntegration(StatefulBatchLogic[JournalRecord, FlowOutput, State]):
         if ok.size == 0:
             return out
         rows, ts = rows[ok], ts[ok]
+        seq = df["seq"].to_numpy()[ok]
         value = df["value"].to_numpy()[ok].astype(np.float64, copy=False)
         factor = self._lookup.factors(rows, years_of(ts))
         rollovers, group = np.unique(
@@ -142,6 +144,7 @@ class MeterIntegration(StatefulBatchLogic[JournalRecord, FlowOutput, State]):
             key = _rollover_key(float(rollover))
             (c_row, c_slot, cons, co2, cov, reading), status = self._integrator(key).integrate(
                 rows[sel].astype(np.uint32),
+                np.ascontiguousarray(seq[sel]),
                 np.ascontiguousarray(ts[sel]),
                 np.ascontiguousarray(value[sel]),
                 np.ascontiguousarray(factor[sel]),

@@ -3,7 +3,7 @@
 
 use carbonstream_core::grid::Grid;
 use carbonstream_core::meters::{
-    CounterError, CounterRules, IntervalCells, IntervalIntegrator, ReadingStatus,
+    CounterError, CounterRules, IntervalCells, IntervalIntegrator, ReadingStatus, Rows,
 };
 use proptest::prelude::*;
 
@@ -26,8 +26,16 @@ fn feed(
     let t: Vec<i64> = rows.iter().map(|r| r.1).collect();
     let v: Vec<f64> = rows.iter().map(|r| r.2).collect();
     let f = vec![0.5; rows.len()];
+    let seq = vec![0u32; rows.len()];
     let mut status = vec![255u8; rows.len()];
-    let cells = it.integrate(&stream, &t, &v, &f, &mut status).unwrap();
+    let input = Rows {
+        stream: &stream,
+        seq: &seq,
+        t_ns: &t,
+        value: &v,
+        factor: &f,
+    };
+    let cells = it.integrate(input, &mut status).unwrap();
     let status = status.into_iter().map(decode).collect();
     (cells, status)
 }
@@ -160,6 +168,31 @@ fn out_of_order_within_a_batch_is_sorted_but_late_across_batches_is_rejected() {
 }
 
 #[test]
+fn a_later_arrival_is_never_sorted_before_earlier_ones_in_the_same_call() {
+    // Record 0 brings 00:00:00 and 00:00:30; record 1 (arrived later) brings a 00:00:20 reading.
+    // Whether both records come in one call or two, the 00:00:20 reading is late.
+    let mut it = integrator(None);
+    let input = Rows {
+        stream: &[1, 1, 1],
+        seq: &[0, 0, 1],
+        t_ns: &[0, 30 * S, 20 * S],
+        value: &[1.0, 2.0, 1.5],
+        factor: &[0.5; 3],
+    };
+    let mut status = [255u8; 3];
+    it.integrate(input, &mut status).unwrap();
+    let late = ReadingStatus::OutOfOrder as u8;
+    assert_eq!(
+        status,
+        [
+            ReadingStatus::Baseline as u8,
+            ReadingStatus::Accepted as u8,
+            late
+        ]
+    );
+}
+
+#[test]
 fn a_gap_longer_than_max_gap_stays_missing() {
     let mut it = integrator(None);
     let (cells, status) = feed(
@@ -196,9 +229,14 @@ fn invalid_values_are_rejected_without_touching_state() {
 #[test]
 fn length_mismatch_is_an_error() {
     let mut it = integrator(None);
-    let err = it
-        .integrate(&[1, 2], &[0], &[1.0, 2.0], &[1.0, 1.0], &mut [0, 0])
-        .unwrap_err();
+    let input = Rows {
+        stream: &[1, 2],
+        seq: &[0, 0],
+        t_ns: &[0],
+        value: &[1.0, 2.0],
+        factor: &[1.0, 1.0],
+    };
+    let err = it.integrate(input, &mut [0, 0]).unwrap_err();
     assert!(matches!(err, CounterError::LengthMismatch { .. }));
 }
 

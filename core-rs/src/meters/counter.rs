@@ -57,13 +57,16 @@ impl ReadingStatus {
 #[derive(Debug, Error, PartialEq)]
 pub enum CounterError {
     #[error(
-        "input columns differ in length: stream {stream}, time {time}, value {value}, factor {factor}"
+        "input columns differ in length: stream {stream}, seq {seq}, time {time}, value {value}, \
+         factor {factor}, status {status}"
     )]
     LengthMismatch {
         stream: usize,
+        seq: usize,
         time: usize,
         value: usize,
         factor: usize,
+        status: usize,
     },
     #[error("rollover must be a positive finite register size, got {0}")]
     BadRollover(f64),
@@ -100,6 +103,20 @@ impl CounterRules {
             max_gap_ns,
         })
     }
+}
+
+/// One batch of readings, column by column (all the same length).
+#[derive(Clone, Copy, Debug)]
+pub struct Rows<'a> {
+    /// Registry row of the meter.
+    pub stream: &'a [u32],
+    /// Arrival sequence: rows with a lower value arrived earlier (see `integrate`).
+    pub seq: &'a [u32],
+    pub t_ns: &'a [i64],
+    /// Cumulative register reading.
+    pub value: &'a [f64],
+    /// Emission factor valid at the reading (e.g. kg CO2 per register unit).
+    pub factor: &'a [f64],
 }
 
 /// Values of one (meter, period) cell after a batch.
@@ -194,28 +211,46 @@ impl IntervalIntegrator {
         self.meters.len()
     }
 
-    /// Integrates a batch of readings. Rows may interleave meters and need not be sorted: they are
-    /// processed per meter in time order (a stable sort, so equal timestamps keep arrival order).
+    /// Integrates a batch of readings. `seq` is each row's arrival sequence (e.g. the index of the
+    /// journal record it came in): rows are processed per meter in (seq, time) order. Readings
+    /// that arrived together are sorted by time, but a reading that arrived later is never sorted
+    /// in front of earlier arrivals, so the result does not depend on how arrivals were grouped
+    /// into calls: a replay after a crash decides exactly as the first run did.
     /// `status` receives one code per input row. `factor` is the emission factor per row.
     pub fn integrate(
         &mut self,
-        stream: &[u32],
-        t_ns: &[i64],
-        value: &[f64],
-        factor: &[f64],
+        rows: Rows<'_>,
         status: &mut [u8],
     ) -> Result<IntervalCells, CounterError> {
+        let Rows {
+            stream,
+            seq,
+            t_ns,
+            value,
+            factor,
+        } = rows;
         let n = stream.len();
-        if t_ns.len() != n || value.len() != n || factor.len() != n || status.len() != n {
+        if [
+            seq.len(),
+            t_ns.len(),
+            value.len(),
+            factor.len(),
+            status.len(),
+        ]
+        .iter()
+        .any(|&len| len != n)
+        {
             return Err(CounterError::LengthMismatch {
                 stream: n,
+                seq: seq.len(),
                 time: t_ns.len(),
                 value: value.len(),
                 factor: factor.len(),
+                status: status.len(),
             });
         }
         let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by_key(|&i| (stream[i], t_ns[i]));
+        order.sort_by_key(|&i| (stream[i], seq[i], t_ns[i]));
 
         let mut cells = IntervalCells::default();
         let mut run_start = 0;

@@ -5,4 +5,6 @@
 
 pub mod counter;
 
-pub use counter::{CounterError, CounterRules, IntervalCells, IntervalIntegrator, ReadingStatus};
+pub use counter::{
+    CounterError, CounterRules, IntervalCells, IntervalIntegrator, ReadingStatus, Rows,
+};

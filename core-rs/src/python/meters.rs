@@ -6,7 +6,7 @@ use pyo3::types::PyBytes;
 
 use super::boundary::compute;
 use crate::grid::Grid;
-use crate::meters::{CounterRules, IntervalIntegrator as Core};
+use crate::meters::{CounterRules, IntervalIntegrator as Core, Rows};
 
 /// Cells touched by a batch: (stream, slot, consumption, co2, coverage, reading), one row per cell.
 type CellArrays<'py> = (
@@ -53,26 +53,29 @@ impl IntervalIntegrator {
         })
     }
 
-    /// Integrates one batch; returns the touched cells and one status code per input row.
+    /// Integrates one batch (`seq`: arrival sequence of each row); returns the touched cells and
+    /// one status code per input row.
     fn integrate<'py>(
         &mut self,
         py: Python<'py>,
         stream: PyReadonlyArray1<'py, u32>,
+        seq: PyReadonlyArray1<'py, u32>,
         t_ns: PyReadonlyArray1<'py, i64>,
         value: PyReadonlyArray1<'py, f64>,
         factor: PyReadonlyArray1<'py, f64>,
     ) -> PyResult<(CellArrays<'py>, Bound<'py, PyArray1<u8>>)> {
-        let (stream, t_ns, value, factor) = (
-            stream.as_slice()?,
-            t_ns.as_slice()?,
-            value.as_slice()?,
-            factor.as_slice()?,
-        );
+        let rows = Rows {
+            stream: stream.as_slice()?,
+            seq: seq.as_slice()?,
+            t_ns: t_ns.as_slice()?,
+            value: value.as_slice()?,
+            factor: factor.as_slice()?,
+        };
         let inner = &mut self.inner;
         let (cells, status) = compute(py, || {
-            let mut status = vec![0u8; stream.len()];
+            let mut status = vec![0u8; rows.stream.len()];
             inner
-                .integrate(stream, t_ns, value, factor, &mut status)
+                .integrate(rows, &mut status)
                 .map(|cells| (cells, status))
         })?;
         let arrays = (
