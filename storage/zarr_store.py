@@ -8,8 +8,13 @@ never leaves a torn chunk.
 
 Growth: arrays grow (never shrink) in whole chunks, under a file lock, because the shape lives in
 one metadata document shared by every writer. The new part of the time coordinate is written in
-the same step, and the group's consolidated metadata is refreshed so that readers using it
-(xarray) see the new shape.
+the same step, and the store's consolidated metadata (at the root, where xarray looks for it) is
+refreshed. One lock serves the whole store, so a consolidation never captures another product's
+half-finished growth. carbonstream's own readers and writers read array metadata directly.
+
+Labels: the `stream` coordinate (and per-stream attributes) of a row block are written by the
+block's owner when it flushes data there, so they obey the same one-writer rule; the rows of a
+block that holds no data yet keep empty labels.
 """
 
 from __future__ import annotations
@@ -57,23 +62,31 @@ class ProductStore:
     def __init__(self, root: Path, spec: ProductSpec, lock_dir: Path) -> None:
         self.root = root
         self.spec = spec
-        self._lock_path = lock_dir / f"{spec.name.replace('/', '.')}.grow.lock"
+        self._lock_path = lock_dir / f"{root.name}.grow.lock"
         self._store = zarr.storage.LocalStore(root)
         self._verified_time_len = 0
 
     def coordinate_names(self) -> tuple[str, ...]:
         return ("stream", *self.spec.stream_attrs)
 
+    def array_names(self) -> list[str]:
+        return [v.name for v in self.spec.variables] + ["time", *self.coordinate_names()]
+
     def open_arrays(self) -> dict[str, ZArray] | None:
-        """Fresh handles (re-reading metadata) to every array of the group, or None if absent."""
+        """Fresh handles (re-reading metadata) to every array of the group; None until all exist
+        (another process may be creating the group right now)."""
         try:
-            group = zarr.open_group(self._store, path=self.spec.name, mode="r+")
+            group = zarr.open_group(
+                self._store, path=self.spec.name, mode="r+", use_consolidated=False
+            )
         except FileNotFoundError:
             return None
-        names = [v.name for v in self.spec.variables] + ["time", *self.coordinate_names()]
         arrays = {}
-        for n in names:
-            a = group[n]
+        for n in self.array_names():
+            try:
+                a = group[n]
+            except KeyError:
+                return None
             assert isinstance(a, zarr.Array)
             arrays[n] = a
         return arrays
@@ -107,14 +120,20 @@ class ProductStore:
             with warnings.catch_warnings():
                 # Consolidated metadata is not in the v3 spec yet; xarray uses it when present.
                 warnings.simplefilter("ignore", category=UserWarning)
-                zarr.consolidate_metadata(self._store, path=s.name)
+                zarr.consolidate_metadata(self._store)
             return arrays
 
     def _covers(self, arrays: Mapping[str, ZArray], n_streams: int, n_slots: int) -> bool:
-        n_time = arrays["time"].shape[0]
-        if n_time < n_slots or arrays["stream"].shape[0] < n_streams:
+        """Every handle covers the shape. Handles opened while another process grows the group
+        can disagree (some already grown, some not): then this is False and the caller reopens
+        them under the lock, where no growth runs."""
+        for v in self.spec.variables:
+            rows, slots = arrays[v.name].shape
+            if rows < n_streams or slots < n_slots:
+                return False
+        if any(arrays[c].shape[0] < n_streams for c in self.coordinate_names()):
             return False
-        return self._time_complete(arrays["time"])
+        return arrays["time"].shape[0] >= n_slots and self._time_complete(arrays["time"])
 
     def _time_complete(self, time_coord: ZArray) -> bool:
         """The time coordinate is resized before its new values are written; a crash in between
@@ -128,9 +147,11 @@ class ProductStore:
         return ok
 
     def _create(self) -> dict[str, ZArray]:
+        """Creates what is missing of the group (a crash may have left it half made)."""
         s = self.spec
-        root = zarr.open_group(self._store, mode="a")
+        root = zarr.open_group(self._store, mode="a", use_consolidated=False)
         group = root.require_group(s.name)
+        existing = set(group.array_keys())
         group.attrs.update(
             {
                 **s.attrs,
@@ -141,36 +162,44 @@ class ProductStore:
                 "time_label": "start of period",
             }
         )
-        arrays: dict[str, ZArray] = {}
-        for v in s.variables:
-            arrays[v.name] = group.create_array(
-                v.name,
-                shape=(0, 0),
-                chunks=(s.chunk_streams, s.chunk_time),
-                dtype=v.dtype,
-                fill_value=v.fill_value,
-                dimension_names=["stream", "time"],
-                attributes=v.attrs,
-            )
-        arrays["time"] = group.create_array(
-            "time",
-            shape=(0,),
-            chunks=(TIME_COORD_CHUNK,),
-            dtype="int64",
-            fill_value=0,
-            dimension_names=["time"],
-            attributes=_TIME_ATTRS,
-        )
-        for c in self.coordinate_names():
-            arrays[c] = group.create_array(
-                c,
-                shape=(0,),
-                chunks=(s.chunk_streams,),
-                dtype=str,
-                dimension_names=["stream"],
-                attributes={"long_name": "stream id" if c == "stream" else f"stream {c}"},
-            )
+        for name, definition in self._definitions().items():
+            if name not in existing:
+                group.create_array(name, **definition)
+        arrays = self.open_arrays()
+        assert arrays is not None
         return arrays
+
+    def _definitions(self) -> dict[str, dict[str, Any]]:
+        """Array name -> create_array arguments, for every array of the group."""
+        s = self.spec
+        defs: dict[str, dict[str, Any]] = {
+            v.name: {
+                "shape": (0, 0),
+                "chunks": (s.chunk_streams, s.chunk_time),
+                "dtype": v.dtype,
+                "fill_value": v.fill_value,
+                "dimension_names": ["stream", "time"],
+                "attributes": v.attrs,
+            }
+            for v in s.variables
+        }
+        defs["time"] = {
+            "shape": (0,),
+            "chunks": (TIME_COORD_CHUNK,),
+            "dtype": "int64",
+            "fill_value": 0,
+            "dimension_names": ["time"],
+            "attributes": _TIME_ATTRS,
+        }
+        for c in self.coordinate_names():
+            defs[c] = {
+                "shape": (0,),
+                "chunks": (s.chunk_streams,),
+                "dtype": str,
+                "dimension_names": ["stream"],
+                "attributes": {"long_name": "stream id" if c == "stream" else f"stream {c}"},
+            }
+        return defs
 
 
 @dataclass
@@ -246,16 +275,17 @@ class ProductWriter:
             v.name: np.full((s.chunk_streams, s.chunk_time), v.fill_value, dtype=v.dtype)
             for v in s.variables
         }
-        arrays = self._arrays or self.store.open_arrays()
+        arrays = self.store.open_arrays()
         if arrays is None:
             return out
-        n_streams, n_slots = arrays[s.variables[0].name].shape
         r0, t0 = key[0] * s.chunk_streams, key[1] * s.chunk_time
-        r1, t1 = min(r0 + s.chunk_streams, n_streams), min(t0 + s.chunk_time, n_slots)
-        if r1 <= r0 or t1 <= t0:
-            return out
         for v in s.variables:
-            out[v.name][: r1 - r0, : t1 - t0] = arrays[v.name][r0:r1, t0:t1]
+            # Clipped per array: each handle has its own view of the (growing) shape, and
+            # anything beyond it was never written.
+            n_streams, n_slots = arrays[v.name].shape
+            r1, t1 = min(r0 + s.chunk_streams, n_streams), min(t0 + s.chunk_time, n_slots)
+            if r1 > r0 and t1 > t0:
+                out[v.name][: r1 - r0, : t1 - t0] = arrays[v.name][r0:r1, t0:t1]
         return out
 
     def flush(self) -> FlushStats:

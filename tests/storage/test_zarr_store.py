@@ -1,0 +1,148 @@
+"""Zarr product groups: position-addressed whole-chunk writes, growth, labels, xarray access."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from storage.products import ProductSpec, Variable
+from storage.zarr_store import ProductReader, ProductStore, ProductWriter
+
+ORIGIN = 1_700_000_000 * 10**9
+STEP = 60 * 10**9
+
+
+def spec() -> ProductSpec:
+    return ProductSpec(
+        name="test/interval",
+        axis="test",
+        origin_ns=ORIGIN,
+        step_ns=STEP,
+        chunk_streams=4,
+        chunk_time=8,
+        variables=(
+            Variable("x", "float64", {"units": "kWh", "long_name": "x"}),
+            Variable("q", "float32", {"units": "1", "long_name": "q"}),
+        ),
+        stream_attrs=("unit",),
+        attrs={"title": "test"},
+    )
+
+
+def labels(first: int, stop: int) -> dict[str, list[str]]:
+    ids = [f"s{i}" if i < 10 else "" for i in range(first, stop)]
+    return {"stream": ids, "unit": ["kWh" if i else "" for i in ids]}
+
+
+def writer(root: Path) -> ProductWriter:
+    return ProductWriter(ProductStore(root / "store.zarr", spec(), root / "locks"), labels)
+
+
+def reader(root: Path) -> ProductReader:
+    return ProductReader(ProductStore(root / "store.zarr", spec(), root / "locks"), refresh_s=0)
+
+
+def cells(
+    rows: list[int], slots: list[int], x: list[float]
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    r, s = np.array(rows, dtype=np.int64), np.array(slots, dtype=np.int64)
+    return r, s, {"x": np.array(x), "q": np.full(len(x), 0.5, dtype=np.float32)}
+
+
+def store_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted((root / "store.zarr").rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_cells_are_written_where_they_belong_and_nan_elsewhere(tmp_path: Path) -> None:
+    w = writer(tmp_path)
+    w.stage(*cells([0, 5, 5], [3, 3, 17], [1.0, 2.0, 3.0]))
+    stats = w.flush()
+    assert stats.chunks == 3
+    out = reader(tmp_path).read([0, 5, 9], 0, 20)
+    expected = np.full((3, 20), np.nan)
+    expected[0, 3], expected[1, 3], expected[1, 17] = 1.0, 2.0, 3.0
+    np.testing.assert_array_equal(out["x"], expected)
+    assert out["q"][1, 17] == np.float32(0.5)
+
+
+def test_later_values_overwrite_and_rewrites_are_idempotent(tmp_path: Path) -> None:
+    w = writer(tmp_path)
+    w.stage(*cells([1], [2], [1.0]))
+    w.flush()
+    w.stage(*cells([1], [2], [4.0]))
+    w.flush()
+    first = store_digest(tmp_path)
+    # A replay: a new writer (cold cache) rewrites the same cells with the same values.
+    again = writer(tmp_path)
+    again.stage(*cells([1], [2], [4.0]))
+    again.flush()
+    assert store_digest(tmp_path) == first
+    assert reader(tmp_path).read([1], 2, 3)["x"][0, 0] == 4.0
+
+
+def test_growth_is_in_whole_chunks_and_time_coordinate_is_the_grid(tmp_path: Path) -> None:
+    w = writer(tmp_path)
+    w.stage(*cells([6], [9], [1.0]))
+    w.flush()
+    assert reader(tmp_path).shape() == (8, 16)
+    ds = xr.open_zarr(tmp_path / "store.zarr", group="test/interval")
+    expected_time = ORIGIN + STEP * np.arange(16)
+    np.testing.assert_array_equal(
+        ds["time"].values.astype("datetime64[ns]").astype(np.int64), expected_time
+    )
+    # The owner of a row block labels it when it first writes data there; a block nobody wrote
+    # yet keeps empty labels (its streams have no data in this product).
+    assert list(ds["stream"].values) == ["", "", "", "", "s4", "s5", "s6", "s7"]
+    assert list(ds["unit"].values[4:]) == ["kWh"] * 4
+    assert ds["x"].dims == ("stream", "time")
+    assert ds["x"].attrs["units"] == "kWh"
+    assert float(ds["x"].sel(stream="s6").isel(time=9)) == 1.0
+    assert ds.attrs["product"] == "test/interval" and ds.attrs["time_step_ns"] == STEP
+
+
+def test_negative_slots_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="before the origin"):
+        writer(tmp_path).stage(*cells([0], [-1], [1.0]))
+
+
+def test_a_time_coordinate_left_unfinished_by_a_crash_is_repaired(tmp_path: Path) -> None:
+    w = writer(tmp_path)
+    w.stage(*cells([0], [1], [1.0]))
+    w.flush()
+    store = ProductStore(tmp_path / "store.zarr", spec(), tmp_path / "locks")
+    arrays = store.open_arrays()
+    assert arrays is not None
+    arrays["time"].resize((24,))  # as if killed between resize and write
+    fresh = ProductStore(tmp_path / "store.zarr", spec(), tmp_path / "locks")
+    repaired = fresh.ensure_shape(4, 20)
+    np.testing.assert_array_equal(repaired["time"][:], ORIGIN + STEP * np.arange(24))
+
+
+def _write_block(root: str, row: int, n: int) -> None:
+    w = writer(Path(root))
+    for k in range(n):
+        w.stage(*cells([row], [k * 8], [float(row * 1000 + k)]))
+        w.flush()
+
+
+def test_writers_of_different_row_blocks_in_different_processes(tmp_path: Path) -> None:
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_write_block, args=(str(tmp_path), row, 6)) for row in (0, 4, 8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    out = reader(tmp_path).read([0, 4, 8], 0, 48)["x"]
+    for i, row in enumerate((0, 4, 8)):
+        np.testing.assert_array_equal(out[i, ::8], row * 1000 + np.arange(6))
