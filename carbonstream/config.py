@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from storage.layout import DataLayout
 
@@ -200,14 +200,15 @@ class StreamsSettings(Section):
         default_factory=list, description="Declared meters ([[streams.meters]] tables)."
     )
 
-    @model_validator(mode="after")
-    def _unique(self) -> StreamsSettings:
+    @field_validator("meters")
+    @classmethod
+    def _unique(cls, meters: list[MeterStream]) -> list[MeterStream]:
         seen: set[str] = set()
-        for m in self.meters:
+        for m in meters:
             if m.id in seen:
                 raise ValueError(f"meter id {m.id!r} is declared twice")
             seen.add(m.id)
-        return self
+        return meters
 
 
 class MeterSimulatorSettings(Section):
@@ -332,7 +333,7 @@ def _describe(
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key (not an option of this section)"
-        elif err["type"] not in ("missing",) and "input" in err:
+        elif isinstance(err.get("input"), str | int | float | bool):
             msg = f"{msg} (got {err['input']!r})"
         problems.append(f"{origin}: {key}: {msg}")
     return problems

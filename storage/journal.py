@@ -82,6 +82,12 @@ class PartitionStatus:
         return max(0, self.head - self.consumed)
 
 
+def _head(conn: sqlite3.Connection) -> int:
+    """Last offset ever assigned (AUTOINCREMENT's counter survives trimming); 0 if none."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
+    return int(row[0]) if row else 0
+
+
 def partition_for(key: str, partitions: int) -> int:
     """Stable routing (CRC-32, never Python's salted `hash`): a stream stays in one partition."""
     return zlib.crc32(key.encode()) % partitions
@@ -167,12 +173,7 @@ class Journal:
 
     def head(self, partition: int) -> int:
         with self._locks[partition]:
-            row = (
-                self._conns[partition]
-                .execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'")
-                .fetchone()
-            )
-        return int(row[0]) if row else 0
+            return _head(self._conns[partition])
 
     def status(self) -> list[PartitionStatus]:
         """Head, consumed offset and age of the oldest unconsumed record, per partition."""
@@ -180,10 +181,7 @@ class Journal:
         for p in range(self.partitions):
             with self._locks[p]:
                 conn = self._conns[p]
-                seq = conn.execute(
-                    "SELECT seq FROM sqlite_sequence WHERE name = 'records'"
-                ).fetchone()
-                head = int(seq[0]) if seq else 0
+                head = _head(conn)
                 row = conn.execute("SELECT min(next_offset) FROM consumers").fetchone()
                 next_offset = int(row[0]) if row and row[0] is not None else 1
                 oldest = conn.execute(
@@ -235,6 +233,9 @@ class JournalReader:
             (from_offset, limit),
         ).fetchall()
         return [JournalRecord(self.partition, r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def head(self) -> int:
+        return _head(self._conn)
 
     def commit_progress(self, consumer: str, next_offset: int) -> None:
         self._conn.execute(

@@ -29,7 +29,8 @@ from stream.meters import FlowOutput, MeterIntegration, MeterStepSettings, State
 from stream.zarr_sink import ZarrSink, route_by_chunk
 
 
-def build_dataflow(config: Config) -> Dataflow:
+def build_dataflow(config: Config, stop_at_end: bool = False) -> Dataflow:
+    """The dataflow of `config`; `stop_at_end` ends it once the journal is read to its end."""
     layout = config.storage.layout
     spec = meters_interval_spec(config)
     settings = MeterStepSettings(
@@ -47,6 +48,7 @@ def build_dataflow(config: Config) -> Dataflow:
             config.journal.partitions,
             config.journal.read_batch,
             config.journal.poll_interval_s,
+            stop_at_end,
         ),
     )
     keyed = op.key_on("by_kind_partition", records, lambda r: f"{r.kind}/p{r.partition:04d}")

@@ -18,11 +18,21 @@ CONSUMER = "flow"
 
 
 class JournalSource(FixedPartitionedSource[JournalRecord, int]):
-    def __init__(self, journal_dir: Path, partitions: int, read_batch: int, poll_s: float) -> None:
+    """`stop_at_end`: finish once every record present at start is read (re-processing, tests)."""
+
+    def __init__(
+        self,
+        journal_dir: Path,
+        partitions: int,
+        read_batch: int,
+        poll_s: float,
+        stop_at_end: bool = False,
+    ) -> None:
         self._dir = journal_dir
         self._partitions = partitions
         self._read_batch = read_batch
         self._poll = timedelta(seconds=poll_s)
+        self._stop_at_end = stop_at_end
 
     def list_parts(self) -> list[str]:
         return [f"p{p:04d}" for p in range(self._partitions)]
@@ -32,20 +42,30 @@ class JournalSource(FixedPartitionedSource[JournalRecord, int]):
     ) -> _JournalPartition:
         p = int(for_part[1:])
         reader = JournalReader(self._dir / f"p{p:04d}.sqlite", p)
-        return _JournalPartition(reader, resume_state or 1, self._read_batch, self._poll)
+        return _JournalPartition(
+            reader, resume_state or 1, self._read_batch, self._poll, self._stop_at_end
+        )
 
 
 class _JournalPartition(StatefulSourcePartition[JournalRecord, int]):
     def __init__(
-        self, reader: JournalReader, next_offset: int, read_batch: int, poll: timedelta
+        self,
+        reader: JournalReader,
+        next_offset: int,
+        read_batch: int,
+        poll: timedelta,
+        stop_at_end: bool,
     ) -> None:
         self._reader = reader
         self._next = next_offset
         self._read_batch = read_batch
         self._poll = poll
         self._awake: datetime | None = None
+        self._end = reader.head() if stop_at_end else None
 
     def next_batch(self) -> list[JournalRecord]:
+        if self._end is not None and self._next > self._end:
+            raise StopIteration()
         records = self._reader.read(self._next, self._read_batch)
         if records:
             self._next = records[-1].offset + 1

@@ -1,0 +1,40 @@
+"""Shared fixtures: configurations in temporary data directories, free ports, the real service."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from carbonstream.config import Config, load_config
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[[str], Path]:
+    """Writes TOML text (with `{data_dir}` filled in) to a file in tmp_path; returns its path."""
+
+    def write(text: str, name: str = "carbonstream.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(text.replace("{data_dir}", str(tmp_path / "data")))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def make_config(write_config: Callable[[str], Path]) -> Callable[[str], Config]:
+    """A validated Config from TOML text; the data directory is inside tmp_path."""
+
+    def make(text: str = "") -> Config:
+        body = '[storage]\ndata_dir = "{data_dir}"\n' + text
+        return load_config(write_config(body), environ={})
+
+    return make

@@ -1,0 +1,81 @@
+"""Starting and stopping the real service (`carbonstream run`) for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+
+@dataclass
+class Service:
+    proc: subprocess.Popen[bytes]
+    base_url: str
+    data_dir: Path
+    log_path: Path
+    started: float
+
+    @classmethod
+    def start(
+        cls, cwd: Path, port: int, config: Path | None = None, env: dict[str, str] | None = None
+    ) -> Service:
+        cmd = [sys.executable, "-m", "carbonstream", "run"]
+        if config is not None:
+            cmd += ["--config", str(config)]
+        log_path = cwd / "service.log"
+        full_env = {**os.environ, "CARBONSTREAM_API__PORT": str(port), **(env or {})}
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=full_env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT
+        )
+        return cls(proc, f"http://127.0.0.1:{port}", cwd / "data", log_path, time.monotonic())
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=10.0)
+
+    def wait_for(self, what: str, probe: Callable[[], T | None], timeout_s: float = 30.0) -> T:
+        """Polls `probe` until it returns something other than None (connection errors retried)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"service exited with {self.proc.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                result = probe()
+            except httpx.TransportError:
+                result = None
+            if result is not None:
+                return result
+            time.sleep(0.2)
+        raise AssertionError(
+            f"timed out after {timeout_s} s waiting for {what}:\n{self.log_tail()}"
+        )
+
+    def get_json(self, path: str, **params: Any) -> Any:
+        with self.client() as c:
+            r = c.get(path, params=params)
+            r.raise_for_status()
+            return r.json()
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode

@@ -1,0 +1,228 @@
+"""End to end on loopback: the real service (3 processes, real ports, real Zarr directory, real
+Bytewax run) is fed over HTTP and its results are read back over HTTP and with xarray."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from benchmarks.reference.meters import interval_consumption
+from storage.factors import seed_table_text
+from tests.conftest import free_port
+from tests.e2e.service import Service
+
+pytestmark = pytest.mark.e2e
+
+S = 10**9
+STEP = 60 * S
+ORIGIN = 1_577_836_800 * S  # 2020-01-01, the default grid origin
+START = 1_772_323_200 * S  # 2026-03-01T00:00Z
+PUSHED_RANGE = {"start": "2026-03-01T00:00:00Z", "end": "2026-03-02T00:00:00Z"}
+
+CONFIG = """
+[storage]
+data_dir = "{data_dir}"
+[journal]
+partitions = 2
+[recovery]
+snapshot_interval_s = 0.5
+[connectors.meter_simulator]
+count = 20
+interval_s = 1.0
+[[streams.meters]]
+id = "e2e-grid"
+region = "CN"
+[[streams.meters]]
+id = "e2e-green"
+commodity = "green_electricity"
+basis = "market"
+"""
+
+
+def seed_factor(energy_type: str, region: str, year: str, basis: str) -> float:
+    for r in csv.DictReader(io.StringIO(seed_table_text())):
+        if (r["energy_type"], r["region"], r["year"], r["basis"]) == (
+            energy_type,
+            region,
+            year,
+            basis,
+        ):
+            return float(r["factor"])
+    raise KeyError(energy_type)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    cwd = tmp_path_factory.mktemp("service")
+    config = cwd / "carbonstream.toml"
+    config.write_text(CONFIG.replace("{data_dir}", str(cwd / "data")))
+    svc = Service.start(cwd, free_port(), config)
+    try:
+        svc.wait_for("the API", lambda: svc.get_json("/health") if _up(svc) else None)
+        yield svc
+    finally:
+        code = svc.stop()
+        assert code == 0, svc.log_tail()
+
+
+def _up(svc: Service) -> bool:
+    with svc.client() as c:
+        return c.get("/health").status_code in (200, 503)
+
+
+def pushed_series(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    t = START + np.cumsum(rng.integers(10, 30, 200)) * S
+    v = 1_000.0 + np.round(np.cumsum(rng.uniform(0.0, 0.3, 200)), 3)
+    return t.astype(np.int64), v
+
+
+def test_pushed_readings_come_back_as_intervals_over_http(service: Service) -> None:
+    series = {"e2e-grid": pushed_series(1), "e2e-green": pushed_series(2)}
+    rows = [
+        {"meter": m, "ts": int(t) / 1e9, "value": float(v)}
+        for m, (ts, vs) in series.items()
+        for t, v in zip(ts, vs, strict=True)
+    ]
+    bad = [
+        {"meter": "nobody", "ts": "2026-03-01T00:00:00Z", "value": 1.0},
+        {"meter": "e2e-grid", "ts": "2026-03-01T00:00:00", "value": 1.0},
+    ]
+    with service.client() as c:
+        r = c.post("/v1/ingest/meters", json=rows + bad)
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["accepted"] == len(rows)
+    assert [(x["index"], x["reason"]) for x in body["rejected"]] == [
+        (len(rows), "unknown_meter"),
+        (len(rows) + 1, "bad_timestamp"),
+    ]
+
+    factors = {
+        "e2e-grid": seed_factor("electricity", "CN", "2023", "location"),
+        "e2e-green": seed_factor("green_electricity", "*", "*", "market"),
+    }
+    for meter, (t, v) in series.items():
+        slots, cons, cov = interval_consumption(t, v, ORIGIN, STEP)
+        expected_last = (int(t[-1]) - ORIGIN) // STEP * STEP + ORIGIN
+
+        def complete(meter: str = meter, last: int = expected_last) -> dict[str, object] | None:
+            got = service.get_json(f"/v1/meters/{meter}/intervals", **PUSHED_RANGE)
+            ivs = got["intervals"]
+            return got if ivs and ivs[-1]["period_start"] == _iso(last) else None
+
+        got = service.wait_for(f"intervals of {meter}", complete)
+        assert got["unit"] == "kWh" and got["resolution_s"] == 60
+        ivs = [iv for iv in got["intervals"] if iv["coverage"] > 0]
+        assert [iv["period_start"] for iv in ivs] == [
+            _iso(ORIGIN + int(s) * STEP) for s in slots[cov > 0]
+        ]
+        np.testing.assert_allclose([iv["consumption"] for iv in ivs], cons[cov > 0], rtol=1e-9)
+        np.testing.assert_allclose([iv["coverage"] for iv in ivs], cov[cov > 0], rtol=1e-6)
+        np.testing.assert_allclose(
+            [iv["co2_kg"] for iv in ivs], cons[cov > 0] * factors[meter], rtol=1e-9, atol=1e-12
+        )
+
+    with service.client() as c:
+        text = c.get("/v1/meters/e2e-grid/intervals", params={**PUSHED_RANGE, "format": "csv"}).text
+    header, first = text.splitlines()[:2]
+    assert header == "period_start,consumption,co2_kg,coverage,reading"
+    assert first.startswith("2026-03-01T00:0")
+
+
+def _iso(ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // S))
+
+
+def test_simulated_meters_appear_and_grow(service: Service) -> None:
+    def reading_of(meter: str) -> tuple[str, float] | None:
+        items = service.get_json("/v1/meters/latest", limit=100)["items"]
+        for it in items:
+            if it["meter"] == meter and it["reading"] is not None:
+                return it["period_start"], it["reading"]
+        return None
+
+    first = service.wait_for("a simulated reading", lambda: reading_of("sim-meter-00003"))
+    later = service.wait_for(
+        "a larger reading",
+        lambda: r if (r := reading_of("sim-meter-00003")) and r[1] > first[1] else None,
+    )
+    assert later[1] > first[1] and later[0] >= first[0]
+
+
+def test_health_and_metrics(service: Service) -> None:
+    health = service.wait_for(
+        "a healthy service with a recent write",
+        lambda: h if (h := service.get_json("/health"))["last_write"]["time"] else None,
+    )
+    assert health["status"] == "ok", health
+    assert all(r["alive"] for r in health["roles"].values())
+    assert len(health["journal"]["partitions"]) == 2
+    with service.client() as c:
+        text = c.get("/metrics").text
+    samples = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert samples['carbonstream_samples_ingested_total{source="meter-simulator"}'] >= 20
+    assert samples['carbonstream_meter_readings_total{status="accepted"}'] > 0
+    assert 'carbonstream_journal_lag_records{partition="0"}' in samples
+
+
+def test_the_product_opens_in_xarray_with_stream_and_time(service: Service) -> None:
+    service.wait_for(
+        "the pushed meter in the store",
+        lambda: (
+            service.get_json(
+                "/v1/meters/e2e-grid/intervals",
+                start="2026-03-01T00:00:00Z",
+                end="2026-03-01T01:00:00Z",
+            )["intervals"]
+            or None
+        ),
+    )
+    ds = xr.open_zarr(service.data_dir / "products.zarr", group="meters/interval")
+    assert set(ds.coords) >= {"stream", "time"}
+    assert ds["consumption"].dims == ("stream", "time")
+    assert ds["co2"].attrs["units"] == "kg"
+    cell = ds.sel(stream="e2e-grid", time=np.datetime64("2026-03-01T00:10:00", "ns"))
+    api = service.get_json(
+        "/v1/meters/e2e-grid/intervals", start="2026-03-01T00:10:00Z", end="2026-03-01T00:11:00Z"
+    )["intervals"][0]
+    assert float(cell["consumption"]) == pytest.approx(api["consumption"], rel=1e-12)
+    assert str(cell["unit"].values) == "kWh"
+
+
+def test_default_run_serves_growing_values_within_15_s(tmp_path: Path) -> None:
+    """`make run` = `carbonstream run` with no config file: data under ./carbonstream-data, a
+    simulated fleet as input. (The port is moved off 8000 so the test cannot collide.)"""
+    svc = Service.start(tmp_path, free_port())
+    try:
+
+        def some_values() -> list[dict[str, object]] | None:
+            items = svc.get_json("/v1/meters/latest", limit=5)["items"]
+            return items or None
+
+        first = svc.wait_for("simulated meter values", some_values, timeout_s=15.0)
+        elapsed = time.monotonic() - svc.started
+        assert elapsed < 15.0
+        assert (tmp_path / "carbonstream-data" / "products.zarr").is_dir()
+        grown = svc.wait_for(
+            "values to grow",
+            lambda: (
+                items
+                if (items := some_values()) and items[0]["reading"] > first[0]["reading"]  # type: ignore[operator]
+                else None
+            ),
+        )
+        assert grown[0]["meter"] == first[0]["meter"]
+    finally:
+        assert svc.stop() == 0, svc.log_tail()

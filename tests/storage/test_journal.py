@@ -1,0 +1,108 @@
+"""The journal: durable, ordered, offset-addressed, never reusing offsets, trimmed when safe."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import pytest
+
+from storage.journal import Journal, JournalConfigError, JournalEntry, partition_for
+
+
+def entry(i: int, stream: str = "s") -> JournalEntry:
+    return JournalEntry(stream, "test_kind", f"payload-{i}".encode())
+
+
+def test_append_then_read_in_offset_order(tmp_path: Path) -> None:
+    j = Journal(tmp_path, partitions=2)
+    assert j.append(1, [entry(0), entry(1)]) == [1, 2]
+    assert j.append(1, [entry(2)]) == [3]
+    reader = j.reader(1)
+    got = reader.read(1, 10)
+    assert [r.offset for r in got] == [1, 2, 3]
+    assert [r.payload for r in got] == [b"payload-0", b"payload-1", b"payload-2"]
+    assert {r.partition for r in got} == {1} and got[0].kind == "test_kind"
+    assert [r.offset for r in reader.read(2, 1)] == [2]
+    assert j.reader(0).read(1, 10) == []
+    assert j.head(1) == 3 and j.head(0) == 0
+
+
+def _append_in_child(directory: str) -> None:
+    Journal(Path(directory), partitions=1).append(0, [entry(7)])
+
+
+def test_an_append_is_visible_to_another_process_once_returned(tmp_path: Path) -> None:
+    child = mp.get_context("spawn").Process(target=_append_in_child, args=(str(tmp_path),))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    (rec,) = Journal(tmp_path, partitions=1).reader(0).read(1, 10)
+    assert rec.payload == b"payload-7"
+
+
+def test_partition_count_cannot_change_on_existing_data(tmp_path: Path) -> None:
+    Journal(tmp_path, partitions=4).close()
+    with pytest.raises(
+        JournalConfigError, match="has 4 partitions but the configuration asks for 2"
+    ):
+        Journal(tmp_path, partitions=2)
+
+
+def test_routing_is_stable_and_spreads() -> None:
+    assert partition_for("meter-1", 8) == partition_for("meter-1", 8)
+    spread = {partition_for(f"meter-{i}", 8) for i in range(200)}
+    assert spread == set(range(8))
+
+
+def test_append_routed_places_each_entry_by_its_key(tmp_path: Path) -> None:
+    j = Journal(tmp_path, partitions=4)
+    entries = [entry(i, f"stream-{i}") for i in range(20)]
+    placed = j.append_routed(entries)
+    for e, (p, off) in zip(entries, placed, strict=True):
+        assert p == j.partition_for(e.stream)
+        (rec,) = j.reader(p).read(off, 1)
+        assert rec.payload == e.payload
+
+
+def test_lag_and_trim_follow_consumer_snapshots(tmp_path: Path) -> None:
+    j = Journal(tmp_path, partitions=1)
+    j.append(0, [entry(i) for i in range(10)])
+    (status,) = j.status()
+    assert status.head == 10 and status.consumed == 0 and status.lag == 10
+    assert status.oldest_unconsumed_ingest_ns is not None
+
+    reader = j.reader(0)
+    reader.commit_progress("flow", 6)  # first snapshot: rows 1..5 covered
+    assert j.status()[0].lag == 5
+    assert j.trim(retention_ns=0) == 0, "nothing is trimmed before a second snapshot"
+    reader.commit_progress("flow", 9)
+    assert j.trim(retention_ns=0) == 5, "rows below the previous snapshot (6) go"
+    assert [r.offset for r in reader.read(1, 100)] == [6, 7, 8, 9, 10]
+    assert j.trim(retention_ns=10**12) == 0, "retention keeps recent rows"
+
+
+def test_offsets_are_never_reused_after_trimming_everything(tmp_path: Path) -> None:
+    j = Journal(tmp_path, partitions=1)
+    j.append(0, [entry(i) for i in range(3)])
+    reader = j.reader(0)
+    reader.commit_progress("flow", 4)
+    reader.commit_progress("flow", 4)
+    time.sleep(0.001)
+    assert j.trim(retention_ns=0) == 3
+    assert reader.read(1, 10) == []
+    assert j.append(0, [entry(9)]) == [4]
+    assert j.head(0) == 4
+
+
+def test_slowest_consumer_bounds_trimming(tmp_path: Path) -> None:
+    j = Journal(tmp_path, partitions=1)
+    j.append(0, [entry(i) for i in range(10)])
+    fast, slow = j.reader(0), j.reader(0)
+    for off in (11, 11):
+        fast.commit_progress("fast", off)
+    for off in (3, 3):
+        slow.commit_progress("slow", off)
+    assert j.trim(retention_ns=0) == 2
+    assert j.status()[0].consumed == 2
