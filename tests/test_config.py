@@ -151,3 +151,12 @@ def test_configuration_reference_is_current() -> None:
     assert committed == reference_markdown() + "\n", (
         "run: carbonstream config reference > docs/configuration.md"
     )
+
+
+def test_the_example_configuration_is_valid() -> None:
+    c = load_config(ROOT / "examples" / "carbonstream.toml", environ={})
+    assert {m.id: m.commodity for m in c.streams.meters} == {
+        "plant-a-main": "electricity",
+        "plant-a-pv-ppa": "green_electricity",
+        "plant-a-gas": "natural_gas",
+    }
