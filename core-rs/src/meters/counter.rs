@@ -14,10 +14,9 @@
 //! (reset or meter replacement) and the first reading of a meter start a new baseline, and the
 //! periods they leave uncovered stay missing rather than zero.
 
-use std::collections::HashMap;
-
 use thiserror::Error;
 
+use crate::batch::{FastMap, Groups, group_stable};
 use crate::grid::Grid;
 
 /// What happened to one reading. Values are stable: they cross into Python as `u8` codes.
@@ -191,7 +190,7 @@ struct MeterState {
 pub struct IntervalIntegrator {
     grid: Grid,
     rules: CounterRules,
-    meters: HashMap<u32, MeterState>,
+    meters: FastMap<u32, MeterState>,
 }
 
 impl IntervalIntegrator {
@@ -199,7 +198,7 @@ impl IntervalIntegrator {
         Self {
             grid,
             rules,
-            meters: HashMap::new(),
+            meters: FastMap::default(),
         }
     }
 
@@ -249,20 +248,19 @@ impl IntervalIntegrator {
                 status: status.len(),
             });
         }
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by_key(|&i| (stream[i], seq[i], t_ns[i]));
-
+        let Groups { mut order, runs } = group_stable(stream);
         let mut cells = IntervalCells::default();
-        let mut run_start = 0;
-        while run_start < n {
-            let meter = stream[order[run_start]];
-            let mut run_end = run_start;
-            while run_end < n && stream[order[run_end]] == meter {
-                run_end += 1;
+        for (meter, run) in runs {
+            let rows = &mut order[run];
+            // Usually already in (seq, time) order; the row index breaks ties so that equal
+            // timestamps keep arrival order, which decides duplicate vs conflict.
+            let key = |&i: &usize| (seq[i], t_ns[i], i);
+            if !rows.is_sorted_by_key(key) {
+                rows.sort_unstable_by_key(key);
             }
             let mut state = self.meters.get(&meter).copied();
             let mut open_touched = false;
-            for &i in &order[run_start..run_end] {
+            for &i in rows.iter() {
                 let code = self.step(
                     meter,
                     &mut state,
@@ -280,7 +278,6 @@ impl IntervalIntegrator {
                 }
                 self.meters.insert(meter, s);
             }
-            run_start = run_end;
         }
         Ok(cells)
     }
@@ -338,7 +335,8 @@ impl IntervalIntegrator {
         if let Some(delta) = delta {
             self.distribute(meter, s, open_touched, t, delta, factor, cells);
         }
-        self.move_open_to(meter, s, open_touched, self.grid.slot_of(t), cells);
+        let slot = self.grid.slot_of_near(t, s.open.slot);
+        self.move_open_to(meter, s, open_touched, slot, cells);
         s.open.reading = v;
         *open_touched = true;
         s.last_t = t;
@@ -360,8 +358,9 @@ impl IntervalIntegrator {
     ) {
         let t0 = s.last_t;
         let span = (t - t0) as f64;
-        let last_slot = self.grid.slot_of(t - 1);
-        let mut slot = self.grid.slot_of(t0);
+        // The last accepted reading is always in the open period.
+        let mut slot = s.open.slot;
+        let last_slot = self.grid.slot_of_near(t - 1, slot);
         while slot <= last_slot {
             self.move_open_to(meter, s, open_touched, slot, cells);
             let a = t0.max(self.grid.slot_start(slot));
@@ -440,7 +439,7 @@ impl IntervalIntegrator {
                 "length does not match meter count",
             ));
         }
-        let mut meters = HashMap::with_capacity(count);
+        let mut meters = FastMap::with_capacity_and_hasher(count, Default::default());
         for _ in 0..count {
             let id = r.u32()?;
             let state = MeterState {
