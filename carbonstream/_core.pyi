@@ -9,6 +9,10 @@ class InputError(CoreError): ...
 class StateError(CoreError): ...
 
 class meters:  # the `meters` submodule
+    @staticmethod
+    def grouped_nansum(
+        values: npt.NDArray[np.float64], group_of_row: npt.NDArray[np.uint32], groups: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint32]]: ...
     class IntervalIntegrator:
         def __init__(
             self, origin_ns: int, step_ns: int, max_gap_ns: int, rollover: float | None = None

@@ -11,7 +11,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::grid::GridError;
-use crate::meters::CounterError;
+use crate::meters::{CounterError, RollupError};
 
 create_exception!(
     _core,
@@ -53,6 +53,12 @@ impl From<CounterError> for PyErr {
 
 impl From<GridError> for PyErr {
     fn from(e: GridError) -> PyErr {
+        InputError::new_err(e.to_string())
+    }
+}
+
+impl From<RollupError> for PyErr {
+    fn from(e: RollupError) -> PyErr {
         InputError::new_err(e.to_string())
     }
 }

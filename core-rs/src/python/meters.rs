@@ -1,12 +1,15 @@
 //! `_core.meters`: bindings of `crate::meters`.
 
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::boundary::compute;
 use crate::grid::Grid;
-use crate::meters::{CounterRules, IntervalIntegrator as Core, Rows};
+use crate::meters::{CounterRules, GroupSums, IntervalIntegrator as Core, Rows, grouped_nansum};
 
 /// Cells touched by a batch: (stream, slot, consumption, co2, coverage, reading), one row per cell.
 type CellArrays<'py> = (
@@ -99,9 +102,32 @@ impl IntervalIntegrator {
     }
 }
 
+/// (sums, counts) of a roll-up, each groups x periods.
+type SumsAndCounts<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<u32>>);
+
+/// Sums the rows of `values` (rows x periods) into `groups` groups skipping NaN; returns
+/// (sums, counts), each groups x periods. Rows with group 2**32-1 are left out.
+#[pyfunction(name = "grouped_nansum")]
+fn grouped_nansum_py<'py>(
+    py: Python<'py>,
+    values: PyReadonlyArray2<'py, f64>,
+    group_of_row: PyReadonlyArray1<'py, u32>,
+    groups: usize,
+) -> PyResult<SumsAndCounts<'py>> {
+    let cols = values.shape()[1];
+    let (values, group_of_row) = (values.as_slice()?, group_of_row.as_slice()?);
+    let GroupSums { sums, counts } =
+        compute(py, || grouped_nansum(values, cols, group_of_row, groups))?;
+    Ok((
+        sums.into_pyarray(py).reshape([groups, cols])?,
+        counts.into_pyarray(py).reshape([groups, cols])?,
+    ))
+}
+
 pub fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {
     let m = PyModule::new(parent.py(), "meters")?;
     m.add_class::<IntervalIntegrator>()?;
+    m.add_function(wrap_pyfunction!(grouped_nansum_py, &m)?)?;
     parent.add_submodule(&m)?;
     Ok(())
 }
