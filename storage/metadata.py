@@ -49,6 +49,13 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     detail     TEXT    NOT NULL   -- JSON: the offending record and a readable message
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_time ON dead_letters (created_ns);
+CREATE TABLE IF NOT EXISTS rollup_dirty (
+    product    TEXT    NOT NULL,  -- the product whose chunk changed, e.g. 'meters/interval'
+    block      INTEGER NOT NULL,  -- chunk row-block
+    chunk      INTEGER NOT NULL,  -- chunk time index
+    generation INTEGER NOT NULL,  -- bumped at each change, so a change during a roll-up survives
+    PRIMARY KEY (product, block, chunk)
+);
 """
 
 
@@ -188,6 +195,33 @@ class MetadataDB:
                 (component,),
             )
         return {(r[0], r[1]): (orjson.loads(r[2]), int(r[3])) for r in rows}
+
+    # -- roll-up work ------------------------------------------------------------------------
+
+    def mark_dirty(self, product: str, chunks: Iterable[tuple[int, int]]) -> None:
+        """Records that these (row block, time chunk) chunks of `product` changed."""
+        self._write(
+            "INSERT INTO rollup_dirty (product, block, chunk, generation) VALUES (?, ?, ?, 1) "
+            "ON CONFLICT (product, block, chunk) DO UPDATE SET generation = generation + 1",
+            [(product, b, c) for b, c in chunks],
+        )
+
+    def dirty(self, product: str) -> list[tuple[int, int, int]]:
+        """(block, chunk, generation) of every changed chunk not yet rolled up."""
+        rows = self._query(
+            "SELECT block, chunk, generation FROM rollup_dirty WHERE product = ? "
+            "ORDER BY chunk, block",
+            (product,),
+        )
+        return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    def clear_dirty(self, product: str, done: Sequence[tuple[int, int, int]]) -> None:
+        """Forgets chunks rolled up at the generation seen; a chunk changed since stays dirty."""
+        self._write(
+            "DELETE FROM rollup_dirty "
+            "WHERE product = ? AND block = ? AND chunk = ? AND generation = ?",
+            [(product, b, c, g) for b, c, g in done],
+        )
 
     # -- dead letters ------------------------------------------------------------------------
 

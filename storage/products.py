@@ -1,19 +1,28 @@
 """What each Zarr product group holds: its grid, chunking, variables and CF attributes.
 
-A product is a group of 2-D (stream, time) arrays, one per variable, on a regular time grid from a
-fixed origin (periods labelled by their start), plus 1-D coordinates: `time` (int64 ns, CF-encoded),
+A product is a group of 2-D (stream, time) arrays, one per variable, on a time grid from a fixed
+origin (periods labelled by their start), plus 1-D coordinates: `time` (int64 ns, CF-encoded),
 `stream` (ids) and per-stream string attributes (e.g. `unit`).
+
+Grids are regular (a fixed step: minutes, days) or calendar months. Days and months of a roll-up
+may follow local time (e.g. UTC+8 for a Chinese city): the grid then starts at a local midnight,
+and the period labels are still UTC instants.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
+
+from storage.commodities import COMMODITIES
 
 METERS_AXIS = "meters"
 """Stream registry axis of smart meters (the rows of every meters/* product)."""
+ENTITIES_AXIS = "entities"
+"""Stream registry axis of entities (city, district, park, enterprise, ...)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,10 @@ class ProductSpec:
     stream_attrs: tuple[str, ...] = ()
     """Registry attributes stored as per-stream string coordinates (e.g. 'unit')."""
     attrs: dict[str, Any] = field(default_factory=dict)
+    calendar: Literal["regular", "month"] = "regular"
+    """'month': periods are calendar months (step_ns unused) starting at origin_ns."""
+    offset_ns: int = 0
+    """UTC offset of the local time whose month boundaries a 'month' grid follows."""
 
     def variable(self, name: str) -> Variable:
         for v in self.variables:
@@ -48,11 +61,32 @@ class ProductSpec:
                 return v
         raise KeyError(f"product {self.name} has no variable {name!r}")
 
+    def _origin_month(self) -> np.datetime64:
+        month: np.datetime64 = np.datetime64(int(self.origin_ns + self.offset_ns), "ns").astype(
+            "datetime64[M]"
+        )
+        return month
+
+    def slots_of(self, t_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Index of the period containing each time."""
+        if self.calendar == "regular":
+            return (t_ns - self.origin_ns) // self.step_ns
+        local = (t_ns + self.offset_ns).astype("datetime64[ns]").astype("datetime64[M]")
+        return (local - self._origin_month()).astype(np.int64)
+
+    def slot_starts(self, first: int, stop: int) -> npt.NDArray[np.int64]:
+        """Start (UTC ns) of periods first..stop-1."""
+        k = np.arange(first, stop, dtype=np.int64)
+        if self.calendar == "regular":
+            return self.origin_ns + self.step_ns * k
+        months = self._origin_month() + k.astype("timedelta64[M]")
+        return months.astype("datetime64[ns]").astype(np.int64) - self.offset_ns
+
     def slot_of(self, t_ns: int) -> int:
-        return (t_ns - self.origin_ns) // self.step_ns
+        return int(self.slots_of(np.array([t_ns], dtype=np.int64))[0])
 
     def slot_start_ns(self, slot: int) -> int:
-        return self.origin_ns + slot * self.step_ns
+        return int(self.slot_starts(slot, slot + 1)[0])
 
 
 def meters_interval(
@@ -111,4 +145,85 @@ def meters_interval(
             "title": "Smart-meter interval consumption and CO2 emissions",
             "method": "counter differences, linear in time between readings; x emission factor",
         },
+    )
+
+
+def entity_variables(with_reporting: bool) -> tuple[Variable, ...]:
+    """Roll-up variables: CO2 by scope, consumption per commodity, completeness."""
+    co2 = (
+        Variable("co2", "float64", {"long_name": "CO2 emissions, scopes 1 and 2", "units": "kg"}),
+        Variable("co2_scope1", "float64", {"long_name": "CO2 emissions, scope 1", "units": "kg"}),
+        Variable("co2_scope2", "float64", {"long_name": "CO2 emissions, scope 2", "units": "kg"}),
+    )
+    consumption = tuple(
+        Variable(c.name, "float64", {"long_name": f"consumption of {c.long_name}", "units": c.unit})
+        for c in COMMODITIES
+    )
+    quality: tuple[Variable, ...] = (
+        Variable(
+            "completeness",
+            "float32",
+            {"long_name": "fraction of member-meter periods with data", "units": "1"},
+        ),
+    )
+    if with_reporting:
+        quality += (
+            Variable(
+                "meters_reporting",
+                "int32",
+                {"long_name": "member meters with data in the period", "units": "1"},
+            ),
+        )
+    return co2 + consumption + quality
+
+
+_ENTITY_ATTRS = ("kind", "name")
+
+
+def entities_interval(
+    origin_ns: int, step_ns: int, chunk_streams: int, chunk_time: int
+) -> ProductSpec:
+    """Entity roll-ups on the meters/interval grid."""
+    return ProductSpec(
+        name="entities/interval",
+        axis=ENTITIES_AXIS,
+        origin_ns=origin_ns,
+        step_ns=step_ns,
+        chunk_streams=chunk_streams,
+        chunk_time=chunk_time,
+        variables=entity_variables(with_reporting=True),
+        stream_attrs=_ENTITY_ATTRS,
+        attrs={"title": "Entity roll-ups per interval", "method": "sum of member meters"},
+    )
+
+
+def entities_day(origin_ns: int, chunk_streams: int) -> ProductSpec:
+    """Entity roll-ups per (local) day; origin_ns is a local midnight."""
+    return ProductSpec(
+        name="entities/day",
+        axis=ENTITIES_AXIS,
+        origin_ns=origin_ns,
+        step_ns=86_400 * 1_000_000_000,
+        chunk_streams=chunk_streams,
+        chunk_time=366,
+        variables=entity_variables(with_reporting=False),
+        stream_attrs=_ENTITY_ATTRS,
+        attrs={"title": "Entity roll-ups per day", "method": "sum of the day's intervals"},
+    )
+
+
+def entities_month(origin_ns: int, offset_ns: int, chunk_streams: int) -> ProductSpec:
+    """Entity roll-ups per calendar month of the local time at `offset_ns` from UTC."""
+    return ProductSpec(
+        name="entities/month",
+        axis=ENTITIES_AXIS,
+        origin_ns=origin_ns,
+        step_ns=0,
+        chunk_streams=chunk_streams,
+        chunk_time=120,
+        variables=entity_variables(with_reporting=False),
+        stream_attrs=_ENTITY_ATTRS,
+        attrs={"title": "Entity roll-ups per calendar month", "method": "sum of the month's days"},
+        calendar="month",
+        offset_ns=offset_ns,
     )

@@ -32,6 +32,7 @@ import zarr
 import zarr.storage
 
 from storage.locks import file_lock
+from storage.metadata import MetadataDB
 from storage.products import ProductSpec
 
 ZArray = zarr.Array[Any]
@@ -114,9 +115,7 @@ class ProductStore:
             # Rewritten from the start in the rare case a crash left its end unwritten.
             old_time = arrays["time"].shape[0] if self._time_complete(arrays["time"]) else 0
             arrays["time"].resize((new_slots,))
-            arrays["time"][old_time:new_slots] = s.origin_ns + s.step_ns * np.arange(
-                old_time, new_slots, dtype=np.int64
-            )
+            arrays["time"][old_time:new_slots] = s.slot_starts(old_time, new_slots)
             with warnings.catch_warnings():
                 # Consolidated metadata is not in the v3 spec yet; xarray uses it when present.
                 warnings.simplefilter("ignore", category=UserWarning)
@@ -159,6 +158,7 @@ class ProductStore:
                 "Conventions": "CF-1.11",
                 "time_origin_ns": s.origin_ns,
                 "time_step_ns": s.step_ns,
+                "time_calendar": s.calendar,
                 "time_label": "start of period",
             }
         )
@@ -212,7 +212,8 @@ class _Block:
 
 @dataclass(frozen=True)
 class FlushStats:
-    chunks: int
+    chunks: list[tuple[int, int]]
+    """(row block, time chunk) of every chunk written."""
     label_chunks: int
     seconds: float
 
@@ -309,7 +310,7 @@ class ProductWriter:
             for row_chunk in sorted({k[0] for k in dirty}):
                 labels_written += self._write_labels(row_chunk)
         self._evict()
-        return FlushStats(len(dirty), labels_written, time.perf_counter() - started)
+        return FlushStats(dirty, labels_written, time.perf_counter() - started)
 
     def _write_labels(self, row_chunk: int) -> int:
         cs = self.spec.chunk_streams
@@ -384,3 +385,17 @@ class ProductReader:
             part = arrays[n].get_orthogonal_selection((row_arr[present], slice(lo, hi)))
             out[n][present, lo - slot0 : hi - slot0] = part
         return out
+
+
+def registry_labels(db: MetadataDB, spec: ProductSpec) -> Labels:
+    """Labels of a product's rows from the stream registry: ids and `spec.stream_attrs`."""
+
+    def labels(first: int, stop: int) -> dict[str, list[str]]:
+        out = {name: [""] * (stop - first) for name in ("stream", *spec.stream_attrs)}
+        for info in db.streams_by_rows(spec.axis, first, stop):
+            out["stream"][info.idx - first] = info.id
+            for a in spec.stream_attrs:
+                out[a][info.idx - first] = str(info.attrs.get(a, ""))
+        return out
+
+    return labels
