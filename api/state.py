@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from carbonstream.config import Config
-from carbonstream.products import meters_interval_spec
+from carbonstream.products import entity_specs, meters_interval_spec
 from storage.journal import Journal
 from storage.layout import DataLayout
 from storage.metadata import MetadataDB
@@ -24,6 +24,7 @@ class ApiState:
     db: MetadataDB
     journal: Journal
     meters: ProductReader
+    entity_readers: dict[str, ProductReader]
     started_ns: int = field(default_factory=time.time_ns)
     pid: int = field(default_factory=os.getpid)
 
@@ -31,6 +32,7 @@ class ApiState:
     def open(cls, config: Config) -> ApiState:
         layout = config.storage.layout
         spec = meters_interval_spec(config)
+        locks = layout.data_dir / "locks"
         return cls(
             config=config,
             layout=layout,
@@ -38,7 +40,11 @@ class ApiState:
             journal=Journal(
                 layout.journal_dir, config.journal.partitions, config.journal.durability
             ),
-            meters=ProductReader(ProductStore(layout.zarr_store, spec, layout.data_dir / "locks")),
+            meters=ProductReader(ProductStore(layout.zarr_store, spec, locks)),
+            entity_readers={
+                name: ProductReader(ProductStore(layout.zarr_store, s, locks))
+                for name, s in entity_specs(config).items()
+            },
         )
 
     def close(self) -> None:

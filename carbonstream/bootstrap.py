@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonstream.config import Config, MeterStream
+from carbonstream.config import Config, EntitySettings, MeterStream
 from storage.factors import FactorTable
 from storage.journal import Journal
 from storage.metadata import MetadataDB
-from storage.products import METERS_AXIS
+from storage.products import ENTITIES_AXIS, METERS_AXIS
 
 
 def meter_attrs(m: MeterStream) -> dict[str, Any]:
     return m.model_dump(exclude={"id"})
+
+
+def entity_attrs(e: EntitySettings) -> dict[str, Any]:
+    return e.model_dump(exclude={"id"})
 
 
 def prepare_data_dir(config: Config) -> None:
@@ -26,6 +30,8 @@ def prepare_data_dir(config: Config) -> None:
     Journal(layout.journal_dir, config.journal.partitions, config.journal.durability).close()
     db = MetadataDB(layout.metadata_db)
     try:
+        if config.entities:
+            db.register_streams(ENTITIES_AXIS, {e.id: entity_attrs(e) for e in config.entities})
         if config.streams.meters:
             db.register_streams(METERS_AXIS, {m.id: meter_attrs(m) for m in config.streams.meters})
     finally:

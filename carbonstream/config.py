@@ -20,8 +20,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from storage.entities import EntityTreeError, check_hierarchy
 from storage.layout import DataLayout
 
 ENV_PREFIX = "CARBONSTREAM_"
@@ -211,6 +219,48 @@ class StreamsSettings(Section):
         return meters
 
 
+class ActivitySettings(Section):
+    measure: str = Field(description="What intensity is computed against: floor_area, output, ...")
+    value: float = Field(gt=0, description="Its value (e.g. 12000 for 12,000 m2).")
+    unit: str = Field(description="Its unit (m2, t/year, ...); intensity is kg CO2 per this unit.")
+
+
+class EntitySettings(Section):
+    id: str = Field(description="Entity id, unique.", pattern=STREAM_ID)
+    name: str | None = Field(None, description="Display name (default: the id).")
+    kind: str = Field(
+        "enterprise",
+        description="city, district, county, park, enterprise, building, ... (free text).",
+    )
+    parent: str | None = Field(None, description="Id of the parent entity; none for a root.")
+    activity: ActivitySettings | None = Field(
+        None, description="Activity measure for intensity (floor area, output)."
+    )
+
+
+class RollupSettings(Section):
+    enabled: bool = Field(
+        True, description="Compute entity roll-ups (entities/interval, /day, /month)."
+    )
+    interval_s: float = Field(
+        5.0, gt=0, le=3600, description="How often changed meter data is rolled up."
+    )
+    utc_offset: str = Field(
+        "+00:00",
+        pattern=r"^[+-](0\d|1[0-4]):[0-5]\d$",
+        description="Local time of day and month boundaries, e.g. +08:00 for China.",
+    )
+    chunk_entities: int = Field(
+        64, ge=1, le=65_536, description="Zarr chunk size along the entity axis."
+    )
+
+    @property
+    def offset_ns(self) -> int:
+        sign = -1 if self.utc_offset[0] == "-" else 1
+        hours, minutes = int(self.utc_offset[1:3]), int(self.utc_offset[4:6])
+        return sign * (hours * 3600 + minutes * 60) * 1_000_000_000
+
+
 class MeterSimulatorSettings(Section):
     enabled: bool = Field(True, description="Run the simulated meter fleet in the ingest role.")
     count: int = Field(100, ge=0, le=1_000_000, description="Number of simulated meters.")
@@ -223,6 +273,11 @@ class MeterSimulatorSettings(Section):
     region: str = Field("CN", description="Grid region of the simulated meters.")
     mean_power_kw: float = Field(20.0, gt=0, description="Mean load of a simulated meter, kW.")
     seed: int = Field(0, description="Seed of the load profiles (same seed, same fleet).")
+    demo_entities: bool = Field(
+        True,
+        description="Place the simulated meters in a demo hierarchy (city, districts, parks, "
+        "enterprises) so roll-ups have something to show.",
+    )
 
 
 class ConnectorsSettings(Section):
@@ -252,6 +307,27 @@ class Config(Section):
     connectors: ConnectorsSettings = Field(
         default_factory=ConnectorsSettings, description="Inputs run by the ingest role."
     )
+    entities: list[EntitySettings] = Field(
+        default_factory=list, description="Declared entities ([[entities]] tables)."
+    )
+    rollups: RollupSettings = Field(default_factory=RollupSettings, description="Entity roll-ups.")
+
+    @model_validator(mode="after")
+    def _entities_fit(self) -> Config:
+        ids = [e.id for e in self.entities]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"entities: id {dup[0]!r} is declared twice")
+        try:
+            check_hierarchy({e.id: e.parent for e in self.entities})
+        except EntityTreeError as exc:
+            raise ValueError(f"entities: {exc}") from None
+        for i, m in enumerate(self.streams.meters):
+            if m.entity is not None and m.entity not in ids:
+                raise ValueError(
+                    f"streams.meters[{i}].entity: {m.entity!r} is not declared in [[entities]]"
+                )
+        return self
 
 
 class ConfigError(Exception):
@@ -331,6 +407,10 @@ def _describe(
             if loc[: len(keys)] == keys:
                 origin = f"environment variable {var}"
         msg = err["msg"]
+        if not loc and msg.startswith("Value error, "):
+            # Checks across sections name their own keys (e.g. streams.meters[3].entity).
+            problems.append(f"{origin}: {msg.removeprefix('Value error, ')}")
+            continue
         if err["type"] == "extra_forbidden":
             msg = "unknown key (not an option of this section)"
         elif isinstance(err.get("input"), str | int | float | bool):
@@ -370,8 +450,9 @@ def reference_markdown() -> str:
                 continue
             origin_list = getattr(ann, "__origin__", None) is list
             inner = getattr(ann, "__args__", (None,))[0]
-            if origin_list and isinstance(inner, type) and issubclass(inner, BaseModel):
-                nested.append((name + "[]", inner))
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                # A list of tables ([[x]]) or an optional table.
+                nested.append((name + ("[]" if origin_list else ""), inner))
                 continue
             default = (
                 "(required)"

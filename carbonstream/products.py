@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from carbonstream.config import Config
-from storage.products import ProductSpec, meters_interval
+from storage.products import (
+    ProductSpec,
+    entities_day,
+    entities_interval,
+    entities_month,
+    meters_interval,
+)
 
 NS = 1_000_000_000
 
@@ -22,6 +28,20 @@ def meters_interval_spec(config: Config) -> ProductSpec:
     )
 
 
+def entity_specs(config: Config) -> dict[str, ProductSpec]:
+    """entities/interval (on the meters grid), /day and /month (local days and months)."""
+    p, r = config.products.meters_interval, config.rollups
+    origin_ns = int(p.origin.timestamp()) * NS
+    local_origin = origin_ns - r.offset_ns  # the origin's date, at local midnight
+    specs = (
+        entities_interval(origin_ns, p.resolution_s * NS, r.chunk_entities, p.chunk_time),
+        entities_day(local_origin, r.chunk_entities),
+        entities_month(local_origin, r.offset_ns, r.chunk_entities),
+    )
+    return {s.name: s for s in specs}
+
+
 def product_specs(config: Config) -> dict[str, ProductSpec]:
-    specs = [meters_interval_spec(config)]
+    """Every product of the configuration, by name."""
+    specs = [meters_interval_spec(config), *entity_specs(config).values()]
     return {s.name: s for s in specs}

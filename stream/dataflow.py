@@ -16,7 +16,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 
 from carbonstream.config import Config
-from carbonstream.products import meters_interval_spec, product_specs, to_ns
+from carbonstream.products import meters_interval_spec, to_ns
 from storage.factors import FactorTable
 from storage.journal import JournalRecord
 from storage.metadata import DeadLetter, MetadataDB
@@ -73,8 +73,9 @@ def build_dataflow(config: Config, stop_at_end: bool = False) -> Dataflow:
             layout.zarr_store,
             layout.data_dir / "locks",
             layout.metadata_db,
-            product_specs(config),
+            {spec.name: spec},
             config.flow.sink_partitions,
+            frozenset({spec.name}) if config.rollups.enabled else frozenset(),
         ),
     )
     op.output("dead_letters", letters, DeadLetterSink(layout.metadata_db))

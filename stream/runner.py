@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 
 from bytewax.recovery import RecoveryConfig
@@ -10,6 +11,7 @@ from bytewax.run import cli_main
 
 from carbonstream.config import Config
 from stream.dataflow import build_dataflow
+from stream.rollup import RollupMaterializer
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +34,22 @@ def run_flow(config: Config) -> int:
         r.snapshot_interval_s,
         "on" if recovery else "off",
     )
-    cli_main(
-        flow,
-        workers_per_process=config.flow.workers,
-        epoch_interval=timedelta(seconds=r.snapshot_interval_s),
-        recovery_config=recovery,
-    )
+    stop = threading.Event()
+    if config.rollups.enabled:
+        materializer = RollupMaterializer(config)
+        threading.Thread(
+            target=materializer.run_forever,
+            args=(stop, config.rollups.interval_s),
+            name="rollup",
+            daemon=True,
+        ).start()
+    try:
+        cli_main(
+            flow,
+            workers_per_process=config.flow.workers,
+            epoch_interval=timedelta(seconds=r.snapshot_interval_s),
+            recovery_config=recovery,
+        )
+    finally:
+        stop.set()
     return 0

@@ -19,7 +19,7 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from carbonstream.metrics import ZARR_CHUNKS_WRITTEN, ZARR_FLUSH_SECONDS
 from storage.metadata import STATUS_ZARR, MetadataDB
 from storage.products import ProductSpec
-from storage.zarr_store import ProductStore, ProductWriter
+from storage.zarr_store import ProductStore, ProductWriter, registry_labels
 from stream.items import CellBatch
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,8 @@ def route_by_chunk(batch: CellBatch, chunk_streams: int) -> list[tuple[str, Cell
 
 
 class ZarrSink(FixedPartitionedSink[CellBatch, None]):
+    """Writes the products in `specs`; changes of those in `rolled_up` are marked for roll-up."""
+
     def __init__(
         self,
         store_root: Path,
@@ -42,12 +44,14 @@ class ZarrSink(FixedPartitionedSink[CellBatch, None]):
         metadata_db: Path,
         specs: dict[str, ProductSpec],
         partitions: int,
+        rolled_up: frozenset[str] = frozenset(),
     ) -> None:
         self._root = store_root
         self._lock_dir = lock_dir
         self._db_path = metadata_db
         self._specs = specs
         self._partitions = partitions
+        self._rolled_up = rolled_up
 
     def list_parts(self) -> list[str]:
         return [f"zarr-{i:04d}" for i in range(self._partitions)]
@@ -57,32 +61,33 @@ class ZarrSink(FixedPartitionedSink[CellBatch, None]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ZarrPartition:
         return _ZarrPartition(
-            for_part, self._root, self._lock_dir, MetadataDB(self._db_path), self._specs
+            for_part,
+            self._root,
+            self._lock_dir,
+            MetadataDB(self._db_path),
+            self._specs,
+            self._rolled_up,
         )
 
 
 class _ZarrPartition(StatefulSinkPartition[CellBatch, None]):
     def __init__(
-        self, name: str, root: Path, lock_dir: Path, db: MetadataDB, specs: dict[str, ProductSpec]
+        self,
+        name: str,
+        root: Path,
+        lock_dir: Path,
+        db: MetadataDB,
+        specs: dict[str, ProductSpec],
+        rolled_up: frozenset[str],
     ) -> None:
         self._name = name
         self._db = db
+        self._rolled_up = rolled_up
         self._writers = {
-            product: ProductWriter(ProductStore(root, spec, lock_dir), self._labeller(spec))
+            product: ProductWriter(ProductStore(root, spec, lock_dir), registry_labels(db, spec))
             for product, spec in specs.items()
         }
         self._max_slot: dict[str, int] = {}
-
-    def _labeller(self, spec: ProductSpec):  # type: ignore[no-untyped-def]
-        def labels(first: int, stop: int) -> dict[str, list[str]]:
-            out = {name: [""] * (stop - first) for name in ("stream", *spec.stream_attrs)}
-            for info in self._db.streams_by_rows(spec.axis, first, stop):
-                out["stream"][info.idx - first] = info.id
-                for a in spec.stream_attrs:
-                    out[a][info.idx - first] = str(info.attrs.get(a, ""))
-            return out
-
-        return labels
 
     def write_batch(self, values: list[CellBatch]) -> None:
         for batch in values:
@@ -96,15 +101,17 @@ class _ZarrPartition(StatefulSinkPartition[CellBatch, None]):
             if not writer.dirty_chunks:
                 continue
             stats = writer.flush()
-            ZARR_CHUNKS_WRITTEN.labels(product).inc(stats.chunks)
+            ZARR_CHUNKS_WRITTEN.labels(product).inc(len(stats.chunks))
             ZARR_FLUSH_SECONDS.labels(product).observe(stats.seconds)
+            if product in self._rolled_up:
+                self._db.mark_dirty(product, stats.chunks)
             self._db.put_status(
                 STATUS_ZARR,
                 f"{product}#{self._name}",
                 {
                     "max_slot": self._max_slot.get(product, -1),
                     "flushed_ns": time.time_ns(),
-                    "chunks": stats.chunks,
+                    "chunks": len(stats.chunks),
                 },
             )
         return None

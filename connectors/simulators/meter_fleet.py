@@ -70,3 +70,34 @@ class MeterFleet:
         # Whole milliseconds, like a logger clock; computed from integers so it is exact.
         ts_ns = (np.round(t_s * 1e3).astype(np.int64)) * 1_000_000
         return ts_ns, self.register_kwh(ts_ns / 1e9)
+
+
+def demo_entities(meter_ids: list[str]) -> tuple[dict[str, dict[str, object]], dict[str, str]]:
+    """A small city to roll the simulated meters up into: one city, two districts, four parks,
+    ten enterprises (with floor areas, for intensity); meter i belongs to enterprise i mod 10.
+    Returns (entity id -> attributes, meter id -> entity id)."""
+    entities: dict[str, dict[str, object]] = {
+        "demo-city": {"name": "Demo City", "kind": "city", "parent": None}
+    }
+    for d in ("north", "south"):
+        entities[f"demo-{d}"] = {
+            "name": f"{d.title()} District",
+            "kind": "district",
+            "parent": "demo-city",
+        }
+    for p in range(4):
+        district = "demo-north" if p < 2 else "demo-south"
+        entities[f"demo-park-{p + 1}"] = {
+            "name": f"Park {p + 1}",
+            "kind": "park",
+            "parent": district,
+        }
+    for e in range(10):
+        entities[f"demo-ent-{e + 1:02d}"] = {
+            "name": f"Enterprise {e + 1}",
+            "kind": "enterprise",
+            "parent": f"demo-park-{e % 4 + 1}",
+            "activity": {"measure": "floor_area", "value": 5_000.0 + 1_000.0 * e, "unit": "m2"},
+        }
+    meter_entity = {m: f"demo-ent-{i % 10 + 1:02d}" for i, m in enumerate(meter_ids)}
+    return entities, meter_entity

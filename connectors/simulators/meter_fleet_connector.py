@@ -11,10 +11,10 @@ import numpy as np
 
 from carbonstream.config import Config
 from carbonstream.metrics import JOURNAL_APPENDED, SAMPLES_INGESTED
-from connectors.simulators.meter_fleet import MeterFleet
+from connectors.simulators.meter_fleet import MeterFleet, demo_entities
 from storage.journal import Journal, JournalEntry
 from storage.metadata import MetadataDB
-from storage.products import METERS_AXIS
+from storage.products import ENTITIES_AXIS, METERS_AXIS
 from storage.records import METER_READINGS, encode_meter_readings
 
 log = logging.getLogger(__name__)
@@ -26,9 +26,15 @@ async def run_meter_simulator(config: Config, journal: Journal) -> None:
     sim = config.connectors.meter_simulator
     fleet = MeterFleet.build(sim.count, sim.id_prefix, sim.mean_power_kw, sim.interval_s, sim.seed)
     attrs = {"commodity": "electricity", "unit": "kWh", "region": sim.region, "basis": "location"}
+    meters: dict[str, dict[str, object]] = {m: dict(attrs) for m in fleet.ids}
     db = MetadataDB(config.storage.layout.metadata_db)
     try:
-        db.register_streams(METERS_AXIS, {m: attrs for m in fleet.ids})
+        if sim.demo_entities:
+            entities, meter_entity = demo_entities(fleet.ids)
+            db.register_streams(ENTITIES_AXIS, entities)
+            for m, e in meter_entity.items():
+                meters[m]["entity"] = e
+        db.register_streams(METERS_AXIS, meters)
     finally:
         db.close()
     partition = np.array([journal.partition_for(m) for m in fleet.ids])

@@ -226,3 +226,48 @@ def test_default_run_serves_growing_values_within_15_s(tmp_path: Path) -> None:
         assert grown[0]["meter"] == first[0]["meter"]
     finally:
         assert svc.stop() == 0, svc.log_tail()
+
+
+def test_entity_rollups_sum_the_simulated_fleet(service: Service) -> None:
+    """The demo city holds every simulated meter: its CO2 for a closed interval equals the sum of
+    the meters' CO2 read back from the meter endpoint."""
+    tree = service.get_json("/v1/entities")["items"]
+    city = next(e for e in tree if e["id"] == "demo-city")
+    assert city["members"] == 20 and sorted(city["children"]) == ["demo-north", "demo-south"]
+
+    def closed_city_interval() -> dict[str, object] | None:
+        periods = service.get_json("/v1/entities/demo-city/emissions", resolution="interval")[
+            "periods"
+        ]
+        done = [p for p in periods if p["completeness"] == 1.0]
+        return done[-2] if len(done) >= 2 else None
+
+    start = str(
+        service.wait_for("a complete city interval", closed_city_interval, timeout_s=150)[
+            "period_start"
+        ]
+    )
+    end = _iso(int(np.datetime64(start.rstrip("Z"), "ns").astype(np.int64)) + STEP)
+
+    def city_equals_its_meters() -> tuple[float, float] | None:
+        # The roll-up follows the meters within a cycle: wait until both agree.
+        total = 0.0
+        for m in (f"sim-meter-{i:05d}" for i in range(20)):
+            (iv,) = service.get_json(f"/v1/meters/{m}/intervals", start=start, end=end)["intervals"]
+            total += iv["co2_kg"]
+        periods = service.get_json(
+            "/v1/entities/demo-city/emissions", resolution="interval", start=start, end=end
+        )["periods"]
+        city = periods[0]
+        if city["co2_kg"] != pytest.approx(total, rel=1e-12):
+            return None
+        return city["co2_kg"], city["co2_scope2_kg"]
+
+    co2, scope2 = service.wait_for(
+        "the city to equal the sum of its meters", city_equals_its_meters
+    )
+    assert scope2 == co2
+    day = service.get_json("/v1/entities/demo-ent-01/emissions", resolution="day")
+    assert day["activity"]["unit"] == "m2"
+    (today,) = day["periods"][-1:]
+    assert today["co2_intensity_kg_per_m2"] == pytest.approx(today["co2_kg"] / 5000.0)

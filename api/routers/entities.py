@@ -1,0 +1,146 @@
+"""Entities (city -> district -> park -> enterprise): the hierarchy and its emissions."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from api.errors import Problem
+from api.responses import NumericJSONResponse
+from api.state import State
+from api.timeparams import iso, parse_instant
+from carbonstream.config import EntitySettings, MeterStream
+from storage.entities import EntityNode, EntityTree, EntityTreeError, check_hierarchy
+from storage.products import ENTITIES_AXIS, METERS_AXIS
+
+router = APIRouter(tags=["entities"])
+
+DAY_NS = 86_400 * 1_000_000_000
+DEFAULT_SPAN_NS = {"interval": DAY_NS, "day": 31 * DAY_NS, "month": 366 * DAY_NS}
+MAX_PERIODS = 100_000
+
+
+def _node_json(tree: EntityTree, n: EntityNode) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "name": n.name,
+        "kind": n.kind,
+        "parent": n.parent,
+        "children": tree.children[n.id],
+        "meters": int(tree.direct_meters[n.id].size),
+        "members": tree.member_count(n.id),
+        "activity": None
+        if n.activity is None
+        else {"measure": n.activity.measure, "value": n.activity.value, "unit": n.activity.unit},
+    }
+
+
+@router.get("/v1/entities", summary="The entity hierarchy")
+def list_entities(state: State) -> dict[str, Any]:
+    tree = EntityTree.load(state.db)
+    return {"items": [_node_json(tree, n) for n in tree.nodes.values()]}
+
+
+@router.get("/v1/entities/{entity_id}", summary="One entity, its children and member counts")
+def get_entity(state: State, entity_id: str) -> dict[str, Any]:
+    tree = EntityTree.load(state.db)
+    if entity_id not in tree.nodes:
+        raise Problem(404, "Unknown entity", f"entity {entity_id!r} is not registered")
+    return _node_json(tree, tree.nodes[entity_id])
+
+
+@router.get(
+    "/v1/entities/{entity_id}/emissions",
+    summary="CO2 (by scope), consumption per commodity and intensity over a time range",
+)
+def emissions(
+    state: State,
+    entity_id: str,
+    resolution: Literal["interval", "day", "month"] = Query("day"),
+    start: str | None = Query(None, description="ISO 8601 with offset"),
+    end: str | None = Query(None, description="ISO 8601 with offset; default now"),
+    format: Literal["json", "csv"] = Query("json"),
+) -> Response:
+    tree = EntityTree.load(state.db)
+    node = tree.nodes.get(entity_id)
+    if node is None:
+        raise Problem(404, "Unknown entity", f"entity {entity_id!r} is not registered")
+    reader = state.entity_readers[f"entities/{resolution}"]
+    spec = reader.spec
+    end_ns = parse_instant("end", end)
+    end_ns = time.time_ns() if end_ns is None else end_ns
+    start_ns = parse_instant("start", start)
+    start_ns = end_ns - DEFAULT_SPAN_NS[resolution] if start_ns is None else start_ns
+    if end_ns <= start_ns:
+        raise Problem(400, "Bad time range", "end must be after start")
+    slot0 = max(0, spec.slot_of(start_ns))
+    slot1 = max(slot0, spec.slot_of(end_ns - 1) + 1)
+    if slot1 - slot0 > MAX_PERIODS:
+        raise Problem(400, "Time range too long", f"at most {MAX_PERIODS} periods per query")
+    data = reader.read([node.row], slot0, slot1)
+    keep = np.flatnonzero(~np.isnan(data["co2"][0]) | (data["completeness"][0] > 0))
+    starts = spec.slot_starts(slot0, slot1)[keep]
+    columns: dict[str, Any] = {"period_start": [iso(int(t)) for t in starts]}
+    for v in spec.variables:
+        name = f"{v.name}_kg" if v.name.startswith("co2") else v.name
+        columns[name] = data[v.name][0, keep]
+    if node.activity is not None:
+        columns[f"co2_intensity_kg_per_{node.activity.unit}"] = (
+            data["co2"][0, keep] / node.activity.value
+        )
+    frame = pl.DataFrame(columns)
+    if format == "csv":
+        buf = io.BytesIO()
+        frame.write_csv(buf)
+        return Response(buf.getvalue(), media_type="text/csv")
+    return NumericJSONResponse(
+        {
+            "entity": node.id,
+            "resolution": resolution,
+            "units": {v.name: v.attrs.get("units") for v in spec.variables if "units" in v.attrs},
+            "activity": _node_json(tree, node)["activity"],
+            "periods": frame.to_dicts(),
+        }
+    )
+
+
+@router.post("/v1/entities", status_code=201, summary="Register or update entities")
+def register_entities(state: State, body: list[dict[str, Any]]) -> dict[str, Any]:
+    try:
+        entities = [EntitySettings.model_validate(e) for e in body]
+    except ValidationError as exc:
+        raise Problem(422, "Invalid entity", str(exc.errors(include_url=False))) from None
+    tree = EntityTree.load(state.db)
+    parents: dict[str, str | None] = {n.id: n.parent for n in tree.nodes.values()}
+    parents.update({e.id: e.parent for e in entities})
+    try:
+        check_hierarchy(parents)
+    except EntityTreeError as exc:
+        raise Problem(409, "Hierarchy conflict", str(exc)) from None
+    rows = state.db.register_streams(
+        ENTITIES_AXIS, {e.id: e.model_dump(exclude={"id"}) for e in entities}
+    )
+    return {"registered": rows}
+
+
+@router.post("/v1/meters", status_code=201, summary="Register or update meters")
+def register_meters(state: State, body: list[dict[str, Any]]) -> dict[str, Any]:
+    try:
+        meters = [MeterStream.model_validate(m) for m in body]
+    except ValidationError as exc:
+        raise Problem(422, "Invalid meter", str(exc.errors(include_url=False))) from None
+    known = {s.id for s in state.db.streams(ENTITIES_AXIS)}
+    unknown = sorted({m.entity for m in meters if m.entity and m.entity not in known})
+    if unknown:
+        raise Problem(409, "Unknown entity", f"entities {unknown} are not registered")
+    rows = state.db.register_streams(
+        METERS_AXIS, {m.id: m.model_dump(exclude={"id"}) for m in meters}
+    )
+    return {"registered": rows}
