@@ -5,6 +5,7 @@
 //! GIL and maps errors; no science lives there.
 
 pub mod grid;
+pub mod hj212;
 pub mod meters;
 
 #[cfg(feature = "python")]
