@@ -5,7 +5,7 @@
 //!   garbled reads handled; bounded memory); [`decode_frame`] checks one complete frame.
 //! - [`Packet::parse`] types the header (`QN ST CN PW MN Flag PNUM PNO`) and the CP fields,
 //!   borrowing every string from the frame.
-//! - [`request_answer`] / [`execution_result`] /
+//! - [`Reassembler`] joins split payloads; [`request_answer`] / [`execution_result`] /
 //!   [`data_answer`] build the 9011/9012/9014 replies; [`PacketSpec`] and [`CpBuilder`] build any
 //!   packet.
 //!
@@ -23,6 +23,7 @@ pub mod error;
 pub mod flag;
 pub mod frame;
 pub mod packet;
+pub mod reassembly;
 mod scan;
 pub mod stream;
 pub mod time;
@@ -35,5 +36,9 @@ pub use error::{EncodeError, FrameError, PacketError, ReassemblyError};
 pub use flag::{DataFlag, PacketFlag};
 pub use frame::{Frame, MAX_FRAME_LEN, MAX_SEGMENT_LEN, decode_frame, encode_frame};
 pub use packet::{Packet, Split};
+pub use reassembly::{
+    AbandonReason, Abandoned, Assembled, PartOutcome, PartResult, Reassembler, ReassemblyConfig,
+    SplitKey,
+};
 pub use stream::{DecoderStats, FrameDecoder, PendingFrame};
 pub use time::{CHINA_STANDARD_TIME_OFFSET_MINUTES, CivilDateTime, TimeError};
