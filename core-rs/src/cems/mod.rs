@@ -1,16 +1,35 @@
 //! Stack emission integration (CEMS): the Chinese rules (HJ 75-2017, HJ 212-2017 Appendix D,
-//! CO2-CEMS pilot practice) and the US rules (40 CFR Part 75).
+//! CO2-CEMS pilot practice) and the US rules (40 CFR Part 75), chosen per site by [`Policy`].
 //!
-//! The formulas ([`conditions`], [`flow`], [`mass`], [`part75`]) and the accounting method with
-//! its comparison against monitoring ([`accounting`]). Facts: `reference/cems/README.md`.
+//! The pipeline for one stack, each stage a stateful kernel with deterministic
+//! `snapshot()`/`restore()` so a dataflow resumes exactly after a crash:
+//!
+//! real-time samples --[`MinuteAggregator`]--> minutes --[`HourAggregator`]--> hours (validity,
+//! flow-weighted concentration, mass) --[`DayAggregator`]--> days.
+//!
+//! Beside it: the formulas ([`conditions`], [`flow`], [`mass`], [`part75`]) and the accounting
+//! method and its comparison with monitoring ([`accounting`]). Facts: `reference/cems/README.md`.
 
 pub mod accounting;
 pub mod conditions;
+pub mod day;
 pub mod error;
+pub mod flags;
 pub mod flow;
+pub mod hour;
 pub mod mass;
+pub mod minute;
 pub mod part75;
+pub mod policy;
+mod snapshot;
+pub mod stack;
 
 pub use accounting::{Comparison, FuelSpec, FuelUse, accounting_co2_t, compare};
+pub use day::{DayAggregator, DayHour, DayRecord, HourKind};
 pub use error::CemsError;
+pub use flags::{FlagCounts, FlagEffect, Reading};
+pub use hour::{ChannelHour, HourAggregator, HourStatus, StackHour, VariableHour, hour_mass};
 pub use mass::ConcentrationUnit;
+pub use minute::{MinuteAggregator, StackSample};
+pub use policy::{Hj75Rules, Part75Rules, Policy};
+pub use stack::{ChannelConfig, MinuteRecord, StackConfig, StackMinute};
