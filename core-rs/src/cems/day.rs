@@ -6,7 +6,8 @@
 //! emissions too, they just do not make the daily average valid). Part 75 has no daily validity
 //! rule: a day is valid when none of its operating hours is left missing.
 //!
-//! Days are local calendar days at the caller's fixed UTC offset (China: +480 min).
+//! Days are local calendar days at the caller's fixed UTC offset (China: +480 min). A mass or
+//! flow that is not a number (an hour not substituted) adds nothing to the sums.
 
 use super::error::CemsError;
 use super::hour::HourStatus;
@@ -120,13 +121,13 @@ impl DayAggregator {
                     acc.cq += h.conc * h.flow_total;
                     acc.q += h.flow_total;
                 }
-                acc.flow += h.flow_total;
-                acc.mass += h.mass;
+                acc.flow += finite(h.flow_total);
+                acc.mass += finite(h.mass);
             }
             HourKind::Substituted => {
                 acc.substituted += 1;
-                acc.flow += h.flow_total;
-                acc.mass += h.mass;
+                acc.flow += finite(h.flow_total);
+                acc.mass += finite(h.mass);
             }
             HourKind::NotOperating => acc.not_operating += 1,
             HourKind::Missing => {}
@@ -251,6 +252,12 @@ impl DayAggregator {
         r.end()?;
         Ok(me)
     }
+}
+
+/// A value that is not a number adds nothing to a sum (substitute the series first to have it
+/// counted) instead of turning a whole day into NaN.
+fn finite(v: f64) -> f64 {
+    if v.is_finite() { v } else { 0.0 }
 }
 
 const DAY_MAGIC: &[u8; 8] = b"CSDAYv01";

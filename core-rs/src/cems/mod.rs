@@ -5,7 +5,9 @@
 //! `snapshot()`/`restore()` so a dataflow resumes exactly after a crash:
 //!
 //! real-time samples --[`MinuteAggregator`]--> minutes --[`HourAggregator`]--> hours (validity,
-//! flow-weighted concentration, mass) --[`DayAggregator`]--> days.
+//! flow-weighted concentration, mass) --[`Substitutor`] per series--> complete hourly series
+//! (each hour marked with its [`Rule`]) --[`DayAggregator`]--> days, and [`PeriodTotals`] for
+//! quarters (F-12), years and cumulative totals.
 //!
 //! Beside it: the formulas ([`conditions`], [`flow`], [`mass`], [`part75`]) and the accounting
 //! method and its comparison with monitoring ([`accounting`]). Facts: `reference/cems/README.md`.
@@ -16,6 +18,7 @@ pub mod day;
 pub mod error;
 pub mod flags;
 pub mod flow;
+mod history;
 pub mod hour;
 pub mod mass;
 pub mod minute;
@@ -23,6 +26,8 @@ pub mod part75;
 pub mod policy;
 mod snapshot;
 pub mod stack;
+pub mod substitution;
+pub mod totals;
 
 pub use accounting::{Comparison, FuelSpec, FuelUse, accounting_co2_t, compare};
 pub use day::{DayAggregator, DayHour, DayRecord, HourKind};
@@ -33,3 +38,5 @@ pub use mass::ConcentrationUnit;
 pub use minute::{MinuteAggregator, StackSample};
 pub use policy::{Hj75Rules, Part75Rules, Policy};
 pub use stack::{ChannelConfig, MinuteRecord, StackConfig, StackMinute};
+pub use substitution::{ResolvedHour, Rule, SubstitutionTotals, Substitutor};
+pub use totals::{PeriodTotals, QuarterTotal};
