@@ -9,8 +9,9 @@
 //! (each hour marked with its [`Rule`]) --[`DayAggregator`]--> days, and [`PeriodTotals`] for
 //! quarters (F-12), years and cumulative totals.
 //!
-//! Beside it: the formulas ([`conditions`], [`flow`], [`mass`], [`part75`]) and the accounting
-//! method and its comparison with monitoring ([`accounting`]). Facts: `reference/cems/README.md`.
+//! Beside it: the formulas ([`conditions`], [`flow`], [`mass`], [`part75`]), the accounting
+//! method and its comparison with monitoring ([`accounting`]), and data-quality signals
+//! ([`quality`]). Facts: `reference/cems/README.md`.
 
 pub mod accounting;
 pub mod conditions;
@@ -24,6 +25,7 @@ pub mod mass;
 pub mod minute;
 pub mod part75;
 pub mod policy;
+pub mod quality;
 mod snapshot;
 pub mod stack;
 pub mod substitution;
