@@ -2,6 +2,7 @@
 //! its boundary (capture exactly 90 % / 75 %, gap exactly 24 h / 8 h, PMA exactly 95/90/80 %,
 //! 720 QA hours), not-operating hours, provisional values, totals and resumable state.
 
+use carbonstream_core::cems::substitution::MAX_OPEN_GAP_HOURS;
 use carbonstream_core::cems::{CemsError, HourStatus, Policy, ResolvedHour, Rule, Substitutor};
 use proptest::prelude::*;
 
@@ -304,6 +305,30 @@ fn skipped_hours_are_invalid_and_order_is_enforced() {
     // A "valid" hour without a finite value is invalid.
     s.push(H0 + 5, f64::NAN, V).unwrap();
     assert_eq!(s.open_gap_hours(), 1);
+}
+
+#[test]
+fn a_gap_that_never_ends_is_resolved_at_the_memory_bound() {
+    let mut f = hj75_history(0, 10, 5.0);
+    let start = f.out.len();
+    f.many(MAX_OPEN_GAP_HOURS - 1, f64::NAN, I).many(1, 0.0, F);
+    assert_eq!(f.out.len(), start, "still held");
+    assert_eq!(f.s.open_gap_hours() as usize, MAX_OPEN_GAP_HOURS - 1);
+    f.many(1, f64::NAN, I);
+    let g = &f.out[start..];
+    assert_eq!(g.len(), MAX_OPEN_GAP_HOURS + 1);
+    assert_eq!(f.s.open_gap_hours(), 0);
+    // No hour after: valued from the history alone (a >= 90 %, long gap: max of 720).
+    assert!(
+        g.iter()
+            .filter(|h| h.status == I)
+            .all(|h| h.value == 5.0 && h.rule == Rule::Hj75LongGap)
+    );
+    assert_eq!(g[MAX_OPEN_GAP_HOURS - 1].rule, Rule::NotOperating);
+    assert_eq!(
+        g.iter().map(|h| h.hour).collect::<Vec<_>>(),
+        (g[0].hour..g[0].hour + g.len() as i64).collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -138,11 +138,21 @@ impl Availability {
     }
 }
 
+/// An open gap. Its hours are consecutive (skipped hours are filled), so one flag per hour is
+/// enough; only not-operating hours carry a value to pass through.
 #[derive(Clone, Debug, PartialEq)]
 struct Gap {
     at_start: Availability,
-    hours: Vec<(i64, HourStatus, f64)>,
+    first_hour: i64,
+    not_operating: Vec<bool>,
+    not_operating_values: Vec<f64>,
     invalid: u32,
+}
+
+impl Gap {
+    fn len(&self) -> usize {
+        self.not_operating.len()
+    }
 }
 
 /// Substitution state of one series.
@@ -267,7 +277,10 @@ impl Substitutor {
             }
             HourStatus::NotOperating => {
                 match &mut self.gap {
-                    Some(g) => g.hours.push((hour, status, value)),
+                    Some(g) => {
+                        g.not_operating.push(true);
+                        g.not_operating_values.push(value);
+                    }
                     None => self.emit(
                         out,
                         ResolvedHour {
@@ -287,16 +300,18 @@ impl Substitutor {
                 let at_start = self.availability();
                 let g = self.gap.get_or_insert_with(|| Gap {
                     at_start,
-                    hours: Vec::new(),
+                    first_hour: hour,
+                    not_operating: Vec::new(),
+                    not_operating_values: Vec::new(),
                     invalid: 0,
                 });
-                g.hours.push((hour, status, value));
+                g.not_operating.push(false);
                 g.invalid += 1;
                 self.record(true, false);
                 if self
                     .gap
                     .as_ref()
-                    .is_some_and(|g| g.hours.len() >= MAX_OPEN_GAP_HOURS)
+                    .is_some_and(|g| g.len() >= MAX_OPEN_GAP_HOURS)
                 {
                     self.resolve_gap(None, out);
                 }
@@ -399,27 +414,31 @@ impl Substitutor {
         provisional: bool,
     ) -> Vec<ResolvedHour> {
         let (value, rule) = self.substitute(&g.at_start, g.invalid, hour_after);
-        g.hours
-            .iter()
-            .map(|&(hour, status, v)| match status {
-                HourStatus::NotOperating => ResolvedHour {
-                    hour,
-                    value: v,
-                    status,
-                    rule: Rule::NotOperating,
-                    availability_pct: f64::NAN,
-                    gap_hours: 0,
-                    provisional,
-                },
-                _ => ResolvedHour {
-                    hour,
-                    value,
-                    status,
-                    rule,
-                    availability_pct: g.at_start.pct(),
-                    gap_hours: g.invalid,
-                    provisional,
-                },
+        let mut stopped_values = g.not_operating_values.iter();
+        (g.first_hour..)
+            .zip(&g.not_operating)
+            .map(|(hour, &stopped)| {
+                if stopped {
+                    ResolvedHour {
+                        hour,
+                        value: *stopped_values.next().expect("one value per stopped hour"),
+                        status: HourStatus::NotOperating,
+                        rule: Rule::NotOperating,
+                        availability_pct: f64::NAN,
+                        gap_hours: 0,
+                        provisional,
+                    }
+                } else {
+                    ResolvedHour {
+                        hour,
+                        value,
+                        status: HourStatus::Invalid,
+                        rule,
+                        availability_pct: g.at_start.pct(),
+                        gap_hours: g.invalid,
+                        provisional,
+                    }
+                }
             })
             .collect()
     }
@@ -489,10 +508,12 @@ impl Substitutor {
                 w.u8(u8::from(a.hour_before.is_some()));
                 w.f64(a.hour_before.unwrap_or(0.0));
                 w.u32(g.invalid);
-                w.u64(g.hours.len() as u64);
-                for &(h, s, v) in &g.hours {
-                    w.i64(h);
-                    w.u8(s as u8);
+                w.i64(g.first_hour);
+                w.u64(g.len() as u64);
+                for &stopped in &g.not_operating {
+                    w.u8(u8::from(stopped));
+                }
+                for &v in &g.not_operating_values {
                     w.f64(v);
                 }
             }
@@ -542,20 +563,27 @@ impl Substitutor {
                 let before = r.f64()?;
                 at_start.hour_before = has_before.then_some(before);
                 let invalid = r.u32()?;
-                let n = r.len(17)?;
-                let mut hours = Vec::with_capacity(n);
+                let first_hour = r.i64()?;
+                let n = r.len(1)?;
+                let mut not_operating = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let h = r.i64()?;
-                    let s = match r.u8()? {
-                        1 => HourStatus::Invalid,
-                        2 => HourStatus::NotOperating,
+                    not_operating.push(match r.u8()? {
+                        0 => false,
+                        1 => true,
                         _ => return Err(CemsError::CorruptSnapshot("status of a held hour")),
-                    };
-                    hours.push((h, s, r.f64()?));
+                    });
                 }
+                let stopped = not_operating.iter().filter(|s| **s).count();
+                if n - stopped != invalid as usize || n > MAX_OPEN_GAP_HOURS {
+                    return Err(CemsError::CorruptSnapshot("gap counts disagree"));
+                }
+                let not_operating_values =
+                    (0..stopped).map(|_| r.f64()).collect::<Result<_, _>>()?;
                 Some(Gap {
                     at_start,
-                    hours,
+                    first_hour,
+                    not_operating,
+                    not_operating_values,
                     invalid,
                 })
             }
