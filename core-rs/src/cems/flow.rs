@@ -1,9 +1,9 @@
-//! Flue-gas velocity and flow, HJ 212-2017 Appendix D [29]-[31].
+//! Flue-gas velocity and flow, HJ 212-2017 Appendix D \[29\]-\[31\].
 
 use super::conditions::{FORMULA_T0_K, STANDARD_PRESSURE_PA};
 use super::error::{CemsError, check_range};
 
-/// [29] Duct-average velocity from the CEMS point/line velocity: `V_s = K_v * V_p`.
+/// \[29\] Duct-average velocity from the CEMS point/line velocity: `V_s = K_v * V_p`.
 pub fn calibrated_velocity(v_p: f64, k_v: f64) -> f64 {
     k_v * v_p
 }
@@ -32,13 +32,13 @@ pub fn velocity_field_coefficient(reference: &[f64], cems: &[f64]) -> Result<f64
     Ok(reference.iter().sum::<f64>() / sum_cems)
 }
 
-/// [30] Actual (duct-condition, wet) flow, m3/h: `Q_sh = 3600 * F * V_s`, `F` the duct
+/// \[30\] Actual (duct-condition, wet) flow, m3/h: `Q_sh = 3600 * F * V_s`, `F` the duct
 /// cross-section in m2, `V_s` in m/s.
 pub fn actual_flow_m3_h(area_m2: f64, velocity_m_s: f64) -> f64 {
     3_600.0 * area_m2 * velocity_m_s
 }
 
-/// [31] Dry standard flow, m3/h:
+/// \[31\] Dry standard flow, m3/h:
 /// `Q_snh = Q_sh * 273/(273 + t_s) * (B_a + P_s)/101325 * (1 - X_sw)`.
 pub fn dry_standard_flow_m3_h(
     q_actual_m3_h: f64,

@@ -1,10 +1,10 @@
-//! Emission rates: HJ 212-2017 Appendix D [33] and CO2 from a volume fraction.
+//! Emission rates: HJ 212-2017 Appendix D \[33\] and CO2 from a volume fraction.
 
 /// Density of CO2 at standard conditions used for volume-% analysers, kg/m3 (44.01/22.414).
 /// 1 % CO2 is 19,635 mg/m3.
 pub const CO2_DENSITY_KG_M3: f64 = 44.01 / 22.414;
 
-/// [33] Mass rate, kg/h: `G_h = C [mg/m3] * Q_snh [m3/h] * 1e-6` (both at standard dry
+/// \[33\] Mass rate, kg/h: `G_h = C [mg/m3] * Q_snh [m3/h] * 1e-6` (both at standard dry
 /// conditions).
 pub fn mass_rate_kg_h(c_mg_m3: f64, q_snh_m3_h: f64) -> f64 {
     c_mg_m3 * q_snh_m3_h * 1e-6
@@ -25,7 +25,7 @@ pub enum ConcentrationUnit {
     VolumePercent {
         density_kg_m3: f64,
     },
-    /// umol/mol, converted with [20] and this molar mass (g/mol).
+    /// umol/mol, converted with \[20\] and this molar mass (g/mol).
     Ppm {
         molar_mass_g_mol: f64,
     },

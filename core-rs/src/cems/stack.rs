@@ -17,7 +17,7 @@ pub struct ChannelConfig {
 }
 
 impl ChannelConfig {
-    /// mg/m3 with flow in m3/h: kg/h ([33]).
+    /// mg/m3 with flow in m3/h: kg/h (\[33\]).
     pub fn mg_per_m3() -> Self {
         Self::from_unit(ConcentrationUnit::MgPerM3)
     }
