@@ -5,7 +5,9 @@
 //! GIL and maps errors; no science lives there.
 
 pub mod batch;
+pub mod cems;
 pub mod grid;
+pub mod hj212;
 pub mod meters;
 
 #[cfg(feature = "python")]

@@ -1,0 +1,232 @@
+//! Real-time samples -> minute values for one stack.
+//!
+//! A minute value is the mean of the minute's valid samples (T values capped), flagged N, or T
+//! when a capped sample contributed. A minute without enough valid samples carries the flag seen
+//! most often among its samples (so a stopped unit yields F minutes, a calibration C minutes) and
+//! the mean of those samples' values. Samples of the open minute may come in any order; a sample
+//! of an earlier minute is refused (late data is not re-aggregated).
+
+use crate::hj212::DataFlag;
+
+use super::error::CemsError;
+use super::flags::{FlagCounts, Reading};
+use super::snapshot::{Reader, Writer};
+use super::stack::{MinuteRecord, StackConfig};
+
+/// Sums of one variable over the open minute.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Acc {
+    valid_sum: f64,
+    valid_n: u32,
+    capped: bool,
+    /// Per flag (N F M S D C T B order): count and sum of finite values.
+    count: [u32; 8],
+    sum: [f64; 8],
+}
+
+impl Acc {
+    fn add(&mut self, r: Option<Reading>, upper: Option<f64>) {
+        let Some(r) = r else { return };
+        let i = r.flag.index();
+        self.count[i] += 1;
+        if r.value.is_finite() {
+            self.sum[i] += r.value;
+        }
+        if let Some(v) = r.valid_value(upper) {
+            self.valid_sum += v;
+            self.valid_n += 1;
+            self.capped |= r.flag == DataFlag::OverRange;
+        }
+    }
+
+    fn finish(&self, min_valid: u32) -> Option<Reading> {
+        if self.valid_n >= min_valid && self.valid_n > 0 {
+            let flag = if self.capped {
+                DataFlag::OverRange
+            } else {
+                DataFlag::Normal
+            };
+            return Some(Reading::new(self.valid_sum / f64::from(self.valid_n), flag));
+        }
+        let mut counts = FlagCounts::default();
+        for (c, n) in counts.by_flag.iter_mut().zip(self.count) {
+            *c = n.min(u32::from(u16::MAX)) as u16;
+        }
+        // Valid flags alone were not enough: the minute is invalid, so they cannot label it.
+        counts.by_flag[DataFlag::Normal.index()] = 0;
+        counts.by_flag[DataFlag::OverRange.index()] = 0;
+        let flag = counts
+            .dominant()
+            .or_else(|| (self.count.iter().sum::<u32>() > 0).then_some(DataFlag::Fault))?;
+        let i = flag.index();
+        let value = if self.count[i] > 0 {
+            self.sum[i] / f64::from(self.count[i])
+        } else {
+            f64::NAN
+        };
+        Some(Reading::new(value, flag))
+    }
+}
+
+/// Incremental samples -> minutes for one stack.
+#[derive(Clone, Debug)]
+pub struct MinuteAggregator {
+    config: StackConfig,
+    min_valid_samples: u32,
+    /// Minutes before this one are closed: their samples are late.
+    closed_before: Option<i64>,
+    open: Option<(i64, Acc, Vec<Acc>)>,
+}
+
+/// One real-time sample of a stack at `t_ms` (Unix ms): flow and one reading per channel.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StackSample<'a> {
+    pub t_ms: i64,
+    pub flow: Option<Reading>,
+    pub channels: &'a [Option<Reading>],
+}
+
+impl MinuteAggregator {
+    /// `min_valid_samples`: valid samples a minute needs (1: any valid sample makes it valid).
+    pub fn new(config: StackConfig, min_valid_samples: u32) -> Result<Self, CemsError> {
+        config.validate()?;
+        if min_valid_samples == 0 {
+            return Err(CemsError::BadConfig("min_valid_samples must be at least 1"));
+        }
+        Ok(Self {
+            config,
+            min_valid_samples,
+            closed_before: None,
+            open: None,
+        })
+    }
+
+    /// Adds a sample; returns the minute it closes, if it starts a new one.
+    pub fn push(&mut self, s: &StackSample<'_>) -> Result<Option<MinuteRecord>, CemsError> {
+        if s.channels.len() != self.config.channels.len() {
+            return Err(CemsError::ChannelCount {
+                minute: s.t_ms.div_euclid(60_000),
+                expected: self.config.channels.len(),
+                got: s.channels.len(),
+            });
+        }
+        let minute = s.t_ms.div_euclid(60_000);
+        let first_open = self.open.as_ref().map(|o| o.0).or(self.closed_before);
+        if let Some(open) = first_open
+            && minute < open
+        {
+            return Err(CemsError::LateSample {
+                t_ms: s.t_ms,
+                open_minute: open,
+            });
+        }
+        let closed = match &self.open {
+            Some((open, _, _)) if *open < minute => self.take(),
+            _ => None,
+        };
+        let n = self.config.channels.len();
+        let (_, flow, channels) = self
+            .open
+            .get_or_insert_with(|| (minute, Acc::default(), vec![Acc::default(); n]));
+        flow.add(s.flow, self.config.flow_upper_limit);
+        for ((acc, r), cfg) in channels
+            .iter_mut()
+            .zip(s.channels)
+            .zip(&self.config.channels)
+        {
+            acc.add(*r, cfg.upper_limit);
+        }
+        Ok(closed)
+    }
+
+    /// Closes the open minute if it ends at or before `t_ms` (watermark).
+    pub fn close_until(&mut self, t_ms: i64) -> Option<MinuteRecord> {
+        match &self.open {
+            Some((open, _, _)) if (open + 1) * 60_000 <= t_ms => self.take(),
+            _ => None,
+        }
+    }
+
+    fn take(&mut self) -> Option<MinuteRecord> {
+        let (minute, flow, channels) = self.open.take()?;
+        self.closed_before = Some(minute + 1);
+        Some(MinuteRecord {
+            minute,
+            flow: flow.finish(self.min_valid_samples),
+            channels: channels
+                .iter()
+                .map(|a| a.finish(self.min_valid_samples))
+                .collect(),
+        })
+    }
+
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut w = Writer::new(MINUTE_MAGIC);
+        w.bytes(&self.config.fingerprint());
+        w.u32(self.min_valid_samples);
+        w.u8(u8::from(self.closed_before.is_some()));
+        w.i64(self.closed_before.unwrap_or(0));
+        match &self.open {
+            None => w.u8(0),
+            Some((minute, flow, channels)) => {
+                w.u8(1);
+                w.i64(*minute);
+                for a in std::iter::once(flow).chain(channels) {
+                    w.f64(a.valid_sum);
+                    w.u32(a.valid_n);
+                    w.u8(u8::from(a.capped));
+                    for i in 0..8 {
+                        w.u32(a.count[i]);
+                        w.f64(a.sum[i]);
+                    }
+                }
+            }
+        }
+        w.finish()
+    }
+
+    pub fn restore(
+        config: StackConfig,
+        min_valid_samples: u32,
+        bytes: &[u8],
+    ) -> Result<Self, CemsError> {
+        let mut me = Self::new(config, min_valid_samples)?;
+        let mut r = Reader::new(bytes, MINUTE_MAGIC)?;
+        r.fingerprint(&me.config.fingerprint(), "stack configuration")?;
+        if r.u32()? != min_valid_samples {
+            return Err(CemsError::IncompatibleSnapshot("min_valid_samples"));
+        }
+        let has_closed = r.u8()? != 0;
+        let closed = r.i64()?;
+        me.closed_before = has_closed.then_some(closed);
+        me.open = match r.u8()? {
+            0 => None,
+            1 => {
+                let minute = r.i64()?;
+                let mut read = || -> Result<Acc, CemsError> {
+                    let mut a = Acc {
+                        valid_sum: r.f64()?,
+                        valid_n: r.u32()?,
+                        capped: r.u8()? != 0,
+                        ..Acc::default()
+                    };
+                    for i in 0..8 {
+                        a.count[i] = r.u32()?;
+                        a.sum[i] = r.f64()?;
+                    }
+                    Ok(a)
+                };
+                let flow = read()?;
+                let channels = (0..me.config.channels.len())
+                    .map(|_| read())
+                    .collect::<Result<_, _>>()?;
+                Some((minute, flow, channels))
+            }
+            _ => return Err(CemsError::CorruptSnapshot("open-minute tag")),
+        };
+        r.end()?;
+        Ok(me)
+    }
+}
+
+const MINUTE_MAGIC: &[u8; 8] = b"CSMINv01";
