@@ -4,6 +4,7 @@
 //! The `python` feature adds one binding module, [`python`], that only converts arrays, releases the
 //! GIL and maps errors; no science lives there.
 
+pub mod ec;
 pub mod grid;
 pub mod meters;
 
