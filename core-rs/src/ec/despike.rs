@@ -20,20 +20,22 @@ pub struct DespikeParams {
     pub threshold_increment: f64,
 }
 
+/// An outlier found by a pass: sample index and side (+1 above, -1 below the window mean).
+pub type Outlier = (u32, i8);
+
 /// Removes spikes from `x` in place and returns how many samples were replaced.
-/// `scratch` holds per-sample outlier signs; it is resized as needed (reuse it across calls).
+/// `scratch` collects the (rare) outliers of a pass; reuse it across calls to avoid allocating.
 /// `x` must not contain NaN (fill gaps first).
-pub fn despike(x: &mut [f64], p: &DespikeParams, scratch: &mut Vec<i8>) -> usize {
+pub fn despike(x: &mut [f64], p: &DespikeParams, scratch: &mut Vec<Outlier>) -> usize {
     let n = x.len();
     if n < 3 || p.step == 0 || p.max_consecutive == 0 {
         return 0;
     }
     let window = p.window.clamp(2, n);
-    scratch.clear();
-    scratch.resize(n, 0);
     let mut total = 0;
     let mut k = p.sigma;
     for _ in 0..p.max_passes {
+        scratch.clear();
         mark_outliers(x, window, p.step, k, scratch);
         let replaced = replace_short_runs(x, scratch, p.max_consecutive);
         if replaced == 0 {
@@ -45,8 +47,8 @@ pub fn despike(x: &mut [f64], p: &DespikeParams, scratch: &mut Vec<i8>) -> usize
     total
 }
 
-/// Sets `sign[i]` to +1/-1 for samples above/below mean +/- k sd of their step's window, else 0.
-fn mark_outliers(x: &[f64], window: usize, step: usize, k: f64, sign: &mut [i8]) {
+/// Collects the samples beyond mean +/- k sd of their step's window, in index order.
+fn mark_outliers(x: &[f64], window: usize, step: usize, k: f64, out: &mut Vec<Outlier>) {
     let n = x.len();
     // Sums relative to a reference value keep the variance free of cancellation for signals with a
     // large mean (CO2 in ppm, temperature in K).
@@ -59,65 +61,84 @@ fn mark_outliers(x: &[f64], window: usize, step: usize, k: f64, sign: &mut [i8])
         let centre = (start + end) / 2;
         let wlo = centre.saturating_sub(window / 2).min(n - window);
         let whi = wlo + window;
-        // Windows only move forward, so the sums are updated incrementally.
-        while hi < whi {
-            let d = x[hi] - reference;
-            s1 += d;
-            s2 += d * d;
-            hi += 1;
+        // Windows only move forward, so the sums are updated incrementally (or restarted when a
+        // window shorter than the step leaves no overlap).
+        if wlo >= hi {
+            (s1, s2, lo, hi) = (0.0, 0.0, wlo, wlo);
         }
-        while lo < wlo {
-            let d = x[lo] - reference;
-            s1 -= d;
-            s2 -= d * d;
-            lo += 1;
-        }
+        let (a1, a2) = centred_sums(&x[hi..whi], reference);
+        let (r1, r2) = centred_sums(&x[lo..wlo], reference);
+        s1 += a1 - r1;
+        s2 += a2 - r2;
+        (lo, hi) = (wlo, whi);
         let m = s1 / window as f64;
         let var = (s2 / window as f64 - m * m).max(0.0);
         let limit = k * var.sqrt();
         let centre_value = reference + m;
-        for i in start..end {
-            let d = x[i] - centre_value;
-            sign[i] = if d > limit {
-                1
-            } else if d < -limit {
-                -1
-            } else {
-                0
-            };
+        for (i, &v) in x[start..end].iter().enumerate() {
+            let d = v - centre_value;
+            if d.abs() > limit {
+                out.push(((start + i) as u32, if d > 0.0 { 1 } else { -1 }));
+            }
         }
         start = end;
     }
 }
 
-/// Replaces runs of same-sign outliers no longer than `max_run` by linear interpolation.
-fn replace_short_runs(x: &mut [f64], sign: &[i8], max_run: usize) -> usize {
+/// Sums of `x - r` and `(x - r)^2` with four independent accumulators (vectorisable).
+fn centred_sums(x: &[f64], r: f64) -> (f64, f64) {
+    let mut s1 = [0.0f64; 4];
+    let mut s2 = [0.0f64; 4];
+    let chunks = x.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..4 {
+            let d = c[k] - r;
+            s1[k] += d;
+            s2[k] += d * d;
+        }
+    }
+    let (mut t1, mut t2) = (
+        (s1[0] + s1[2]) + (s1[1] + s1[3]),
+        (s2[0] + s2[2]) + (s2[1] + s2[3]),
+    );
+    for &v in rest {
+        let d = v - r;
+        t1 += d;
+        t2 += d * d;
+    }
+    (t1, t2)
+}
+
+/// Replaces runs of consecutive same-side outliers no longer than `max_run` by linear
+/// interpolation between the samples just outside the run.
+fn replace_short_runs(x: &mut [f64], outliers: &[Outlier], max_run: usize) -> usize {
     let n = x.len();
     let mut replaced = 0;
-    let mut i = 0;
-    while i < n {
-        let s = sign[i];
-        if s == 0 {
-            i += 1;
-            continue;
+    let mut r = 0;
+    while r < outliers.len() {
+        let (first, side) = outliers[r];
+        let mut end = r + 1;
+        while end < outliers.len()
+            && outliers[end].1 == side
+            && outliers[end].0 == outliers[end - 1].0 + 1
+        {
+            end += 1;
         }
-        let start = i;
-        while i < n && sign[i] == s {
-            i += 1;
-        }
-        let len = i - start;
+        let len = end - r;
+        r = end;
         if len > max_run {
             continue;
         }
-        // Neighbours: the samples just outside the run (they are not part of it).
-        let (a, b) = match (start.checked_sub(1), (i < n).then_some(i)) {
-            (Some(l), Some(r)) => (x[l], x[r]),
+        let (start, stop) = (first as usize, first as usize + len);
+        let (a, b) = match (start.checked_sub(1), (stop < n).then_some(stop)) {
+            (Some(l), Some(rr)) => (x[l], x[rr]),
             (Some(l), None) => (x[l], x[l]),
-            (None, Some(r)) => (x[r], x[r]),
+            (None, Some(rr)) => (x[rr], x[rr]),
             (None, None) => continue,
         };
         let span = (len + 1) as f64;
-        for (k, v) in x[start..i].iter_mut().enumerate() {
+        for (k, v) in x[start..stop].iter_mut().enumerate() {
             *v = a + (b - a) * (k + 1) as f64 / span;
         }
         replaced += len;

@@ -12,18 +12,18 @@ use super::stats;
 /// Writes `x - trend(x)` into `out` (resized to `x.len()`) and returns the arithmetic mean of `x`.
 pub fn fluctuations(x: &[f64], method: Detrend, sampling_hz: f64, out: &mut Vec<f64>) -> f64 {
     out.clear();
-    out.resize(x.len(), 0.0);
     let n = x.len();
     let mean = stats::mean(x);
     if n == 0 {
         return mean;
     }
+    if method == Detrend::Block {
+        out.extend(x.iter().map(|&v| v - mean));
+        return mean;
+    }
+    out.resize(n, 0.0);
     match method {
-        Detrend::Block => {
-            for (o, &v) in out.iter_mut().zip(x) {
-                *o = v - mean;
-            }
-        }
+        Detrend::Block => unreachable!("handled above"),
         Detrend::Linear => {
             // Least squares on a centred time index: slope = sum(t (x - mean)) / sum(t^2).
             let tc = 0.5 * (n as f64 - 1.0);

@@ -15,6 +15,48 @@ pub fn load(dst: &mut Vec<f64>, src: &[f32], scale: f64, offset: f64) {
     dst.extend(src.iter().map(|&x| x as f64 * scale + offset));
 }
 
+/// [`load`], [`apply_diag`] and [`apply_limits`] in one pass: `dst[i] = src[i] * scale`, or NaN
+/// when the value is missing, outside `lo..=hi`, or its diagnostic word is bad. Returns the number
+/// of missing samples in `dst`.
+pub fn load_screened(
+    dst: &mut Vec<f64>,
+    src: &[f32],
+    scale: f64,
+    (lo, hi): (f64, f64),
+    diag: Option<(&[f32], DiagRule)>,
+) -> usize {
+    dst.clear();
+    let mut missing = 0usize;
+    let mut keep = |v: f64, bad: bool| {
+        let ok = v >= lo && v <= hi && !bad;
+        missing += usize::from(!ok);
+        if ok { v } else { f64::NAN }
+    };
+    match diag {
+        Some((d, rule)) if rule != DiagRule::Ignore => {
+            let (mask, all) = match rule {
+                DiagRule::AnyBitSet(m) => (m, false),
+                DiagRule::AllBitsSet(m) => (m, true),
+                DiagRule::Ignore => unreachable!("matched above"),
+            };
+            dst.extend(src.iter().zip(d).map(|(&x, &f)| {
+                // Same rule as `DiagRule::is_bad`, without the per-sample match.
+                let valid = f.is_finite() && f >= 0.0;
+                let word = if valid { f as u32 } else { 0 };
+                let bad = valid
+                    && if all {
+                        word & mask != mask
+                    } else {
+                        word & mask != 0
+                    };
+                keep(x as f64 * scale, bad)
+            }));
+        }
+        _ => dst.extend(src.iter().map(|&x| keep(x as f64 * scale, false))),
+    }
+    missing
+}
+
 /// Marks samples whose diagnostic word is bad as missing. Returns how many valid samples it removed.
 pub fn apply_diag(dst: &mut [f64], diag: &[f32], rule: DiagRule) -> usize {
     if rule == DiagRule::Ignore {

@@ -26,28 +26,42 @@ pub struct LagOutcome {
 /// Covariance of w(i) and c(i + lag) over their overlap, with the overlap's own means removed.
 /// `w` and `c` should be roughly centred (the period mean removed) for accuracy.
 pub fn lagged_cov(w: &[f64], c: &[f64], lag: i64) -> f64 {
-    let n = w.len().min(c.len()) as i64;
-    if lag.abs() >= n {
+    let n = w.len().min(c.len());
+    let (w, c) = (&w[..n], &c[..n]);
+    let l = lag.unsigned_abs() as usize;
+    if l >= n {
         return f64::NAN;
     }
-    let (ws, cs) = if lag >= 0 {
-        let l = lag as usize;
-        (&w[..w.len() - l], &c[l..])
+    let d = if lag >= 0 {
+        dot(&w[..n - l], &c[l..])
     } else {
-        let l = (-lag) as usize;
-        (&w[l..], &c[..c.len() - l])
+        dot(&w[l..], &c[..n - l])
     };
-    let m = ws.len().min(cs.len());
-    let (ws, cs) = (&ws[..m], &cs[..m]);
-    let mf = m as f64;
-    let sw = super::stats::sum(ws);
-    let sc = super::stats::sum(cs);
-    dot(ws, cs) / mf - (sw / mf) * (sc / mf)
+    overlap_cov(w, c, lag, d, super::stats::sum(w), super::stats::sum(c))
+}
+
+/// Covariance over the overlap of a lag from the overlap's dot product and the whole-series sums:
+/// the overlap's sums are the totals minus the few samples the shift leaves out.
+fn overlap_cov(w: &[f64], c: &[f64], lag: i64, dot_wc: f64, sw: f64, sc: f64) -> f64 {
+    let n = w.len();
+    let l = lag.unsigned_abs() as usize;
+    if l >= n {
+        return f64::NAN;
+    }
+    let (w_out, c_out) = if lag >= 0 {
+        (&w[n - l..], &c[..l])
+    } else {
+        (&w[..l], &c[n - l..])
+    };
+    let mf = (n - l) as f64;
+    let sw = sw - w_out.iter().sum::<f64>();
+    let sc = sc - c_out.iter().sum::<f64>();
+    dot_wc / mf - (sw / mf) * (sc / mf)
 }
 
 /// Searches `lo..=hi` (samples) for the lag of largest |cov(w, c)|; see the module doc for the
 /// fallback. Lags are clipped to a quarter of the period, so that even two scalars lagged in
-/// opposite directions leave half of the period aligned.
+/// opposite directions leave half of the period aligned. `scratch` holds one value per lag.
 pub fn find_lag(
     w: &[f64],
     c: &[f64],
@@ -55,6 +69,7 @@ pub fn find_lag(
     hi: i64,
     nominal: i64,
     method: LagMethod,
+    scratch: &mut Vec<f64>,
 ) -> LagOutcome {
     let n = w.len().min(c.len()) as i64;
     let limit = (n / 4).max(0);
@@ -67,10 +82,16 @@ pub fn find_lag(
             default_used: method != LagMethod::Constant,
         };
     }
+    let (w, c) = (&w[..n as usize], &c[..n as usize]);
+    let (sw, sc) = (super::stats::sum(w), super::stats::sum(c));
+    scratch.clear();
+    scratch.resize((hi - lo + 1) as usize, 0.0);
+    super::stats::lagged_dots(w, c, lo, scratch);
     let mut best = nominal;
     let mut best_abs = f64::NEG_INFINITY;
-    for lag in lo..=hi {
-        let cv = lagged_cov(w, c, lag).abs();
+    for (k, &d) in scratch.iter().enumerate() {
+        let lag = lo + k as i64;
+        let cv = overlap_cov(w, c, lag, d, sw, sc).abs();
         if cv > best_abs {
             best_abs = cv;
             best = lag;
@@ -114,11 +135,12 @@ mod tests {
         let c: Vec<f64> = (0..n)
             .map(|i| if i >= 4 { base[i - 4] } else { 0.0 })
             .collect();
-        let out = find_lag(&w, &c, -10, 10, 0, LagMethod::CovarianceMaxWithDefault);
+        let s = &mut Vec::new();
+        let out = find_lag(&w, &c, -10, 10, 0, LagMethod::CovarianceMaxWithDefault, s);
         assert_eq!((out.lag, out.default_used), (4, false));
-        let edge = find_lag(&w, &c, -10, 4, 1, LagMethod::CovarianceMaxWithDefault);
+        let edge = find_lag(&w, &c, -10, 4, 1, LagMethod::CovarianceMaxWithDefault, s);
         assert_eq!((edge.lag, edge.found, edge.default_used), (1, 4, true));
-        let plain = find_lag(&w, &c, -10, 4, 1, LagMethod::CovarianceMax);
+        let plain = find_lag(&w, &c, -10, 4, 1, LagMethod::CovarianceMax, s);
         assert_eq!((plain.lag, plain.default_used), (4, false));
     }
 }

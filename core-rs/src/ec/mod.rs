@@ -60,7 +60,9 @@ pub struct Workspace {
     x: [Vec<f64>; 7],
     /// Fluctuations per variable over the lag-aligned common range.
     fl: [Vec<f64>; 7],
-    signs: Vec<i8>,
+    outliers: Vec<despike::Outlier>,
+    /// Per-lag products (lag search, correlation functions).
+    lags: Vec<f64>,
 }
 
 /// Processes one period with a fresh workspace. See the module documentation for the steps.
@@ -159,13 +161,6 @@ fn column<'a>(raw: &RawPeriod<'a>, v: Var) -> Option<&'a [f32]> {
     }
 }
 
-/// Covariance of two fluctuation series, mean-corrected (running-mean fluctuations are not exactly
-/// centred over the block).
-fn cov(a: &[f64], b: &[f64]) -> f64 {
-    let m = a.len() as f64;
-    stats::dot(a, b) / m - (stats::sum(a) / m) * (stats::sum(b) / m)
-}
-
 /// Processes one period reusing `ws`'s buffers.
 pub fn process_period_with(
     ws: &mut Workspace,
@@ -210,18 +205,20 @@ pub fn process_period_with(
 
     // 1. Load, screen, count.
     let lim = &cfg.limits;
+    let mut missing = [0usize; 7];
     for v in SONIC {
-        let x = &mut ws.x[v.index()];
-        filter::load(x, column(raw, v).unwrap_or_default(), 1.0, 0.0);
-        if let Some(d) = raw.diag_sonic {
-            filter::apply_diag(x, d, cfg.sonic_diag);
-        }
-        let (lo, hi) = match v {
+        let limits = match v {
             U | V => (-lim.u_max, lim.u_max),
             W => (-lim.w_max, lim.w_max),
             _ => (lim.ts_min_k, lim.ts_max_k),
         };
-        filter::apply_limits(x, lo, hi);
+        missing[v.index()] = filter::load_screened(
+            &mut ws.x[v.index()],
+            column(raw, v).unwrap_or_default(),
+            1.0,
+            limits,
+            raw.diag_sonic.map(|d| (d, cfg.sonic_diag)),
+        );
     }
     let ts_mean_raw = filter::finite_mean(&ws.x[Ts.index()]);
     // Mean molar density of air, only to express the gas limits in density units.
@@ -245,21 +242,25 @@ pub fn process_period_with(
                       pressure; configure it to output mixing ratios or mole fractions",
             });
         }
-        let x = &mut ws.x[g.index()];
-        filter::load(x, col, spec.scale(), 0.0);
-        let diag = if g == Ch4 { raw.diag_ch4 } else { raw.diag_gas };
-        let rule = if g == Ch4 { cfg.ch4_diag } else { cfg.gas_diag };
-        if let Some(d) = diag {
-            filter::apply_diag(x, d, rule);
-        }
-        let (lo, hi) = spec.limits;
+        let diag = if g == Ch4 {
+            raw.diag_ch4.map(|d| (d, cfg.ch4_diag))
+        } else {
+            raw.diag_gas.map(|d| (d, cfg.gas_diag))
+        };
         let to_internal = if spec.unit.is_density() {
             // prefix units -> mol/mol -> mol m-3 -> mmol m-3
             spec.prefix * air_mol_m3 * 1e3
         } else {
             1.0
         };
-        filter::apply_limits(x, lo * to_internal, hi * to_internal);
+        let (lo, hi) = spec.limits;
+        missing[g.index()] = filter::load_screened(
+            &mut ws.x[g.index()],
+            col,
+            spec.scale(),
+            (lo * to_internal, hi * to_internal),
+            diag,
+        );
         active[g.index()] = true;
     }
 
@@ -269,9 +270,9 @@ pub fn process_period_with(
         if v.index() >= 4 && !active[v.index()] {
             continue;
         }
-        let missing = filter::count_missing(&ws.x[v.index()]) + deficit;
-        res.missing.set(v, missing);
-        let frac = missing as f64 / denom;
+        let total = missing[v.index()] + deficit;
+        res.missing.set(v, total);
+        let frac = total as f64 / denom;
         if frac > cfg.max_missing_fraction {
             res.flags.push(PeriodFlag::TooManyMissing {
                 var: v,
@@ -292,7 +293,7 @@ pub fn process_period_with(
         return Ok(res);
     }
     for v in Var::ALL {
-        if v.index() < 4 || active[v.index()] {
+        if (v.index() < 4 || active[v.index()]) && missing[v.index()] > 0 {
             filter::fill_gaps(&mut ws.x[v.index()]);
         }
     }
@@ -340,7 +341,7 @@ pub fn process_period_with(
                 sigma,
                 threshold_increment: d.threshold_increment,
             };
-            let count = despike::despike(&mut ws.x[v.index()], &p, &mut ws.signs);
+            let count = despike::despike(&mut ws.x[v.index()], &p, &mut ws.outliers);
             res.spikes.set(v, count);
             let frac = count as f64 / n as f64;
             if frac > d.flag_fraction {
@@ -414,6 +415,7 @@ pub fn process_period_with(
             to_samples(window.max_s),
             to_samples(window.nominal_s),
             cfg.lag.method,
+            &mut ws.lags,
         );
         if out.default_used && cfg.lag.method != LagMethod::Constant {
             res.flags.push(PeriodFlag::DefaultLagUsed { var: g });
@@ -468,19 +470,30 @@ pub fn process_period_with(
     }
     let fl = &ws.fl;
     let f = |v: Var| fl[v.index()].as_slice();
-    let gas_cov = |g: Var| active[g.index()].then(|| cov(f(W), f(g)));
-    let gas_var = |g: Var| active[g.index()].then(|| cov(f(g), f(g)));
+    // Means of the fluctuations: zero for block and linear detrending, not exactly for running
+    // means, so covariances are mean-corrected.
+    let mut fl_mean = [0.0f64; 7];
+    for v in Var::ALL {
+        if v.index() < 4 || active[v.index()] {
+            fl_mean[v.index()] = stats::mean(f(v));
+        }
+    }
+    let cov = |a: Var, b: Var| {
+        stats::dot(f(a), f(b)) / m as f64 - fl_mean[a.index()] * fl_mean[b.index()]
+    };
+    let gas_cov = |g: Var| active[g.index()].then(|| cov(W, g));
+    let gas_var = |g: Var| active[g.index()].then(|| cov(g, g));
     let covs = Covariances {
-        w_u: cov(f(W), f(U)),
-        w_v: cov(f(W), f(V)),
-        w_ts: cov(f(W), f(Ts)),
+        w_u: cov(W, U),
+        w_v: cov(W, V),
+        w_ts: cov(W, Ts),
         w_co2: gas_cov(Co2),
         w_h2o: gas_cov(H2o),
         w_ch4: gas_cov(Ch4),
-        var_u: cov(f(U), f(U)),
-        var_v: cov(f(V), f(V)),
-        var_w: cov(f(W), f(W)),
-        var_ts: cov(f(Ts), f(Ts)),
+        var_u: cov(U, U),
+        var_v: cov(V, V),
+        var_w: cov(W, W),
+        var_ts: cov(Ts, Ts),
         var_co2: gas_var(Co2),
         var_h2o: gas_var(H2o),
         var_ch4: gas_var(Ch4),

@@ -38,16 +38,8 @@ pub fn steady_state_deviation(x: &[f64], y: &[f64], k: usize) -> f64 {
     if n < k || k == 0 {
         return f64::NAN;
     }
-    let whole = {
-        let (mut sx, mut sy, mut sxy) = (0.0, 0.0, 0.0);
-        for (&a, &b) in x[..n].iter().zip(&y[..n]) {
-            sx += a;
-            sy += b;
-            sxy += a * b;
-        }
-        let nf = n as f64;
-        sxy / nf - (sx / nf) * (sy / nf)
-    };
+    // One pass: sums per sub-period; the whole period's sums are their totals.
+    let (mut tx, mut ty, mut txy) = (0.0, 0.0, 0.0);
     let mut acc = 0.0;
     for j in 0..k {
         let (lo, hi) = (j * n / k, (j + 1) * n / k);
@@ -59,7 +51,12 @@ pub fn steady_state_deviation(x: &[f64], y: &[f64], k: usize) -> f64 {
             sxy += a * b;
         }
         acc += sxy / m - (sx / m) * (sy / m);
+        tx += sx;
+        ty += sy;
+        txy += sxy;
     }
+    let nf = n as f64;
+    let whole = txy / nf - (tx / nf) * (ty / nf);
     let sub = acc / k as f64;
     if whole == 0.0 {
         return f64::INFINITY;

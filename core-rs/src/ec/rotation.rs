@@ -211,10 +211,11 @@ pub fn wind_direction(u: &[f64], v: &[f64], north_offset_deg: f64) -> WindDirect
     for (&a, &b) in u.iter().zip(v) {
         su += a;
         sv += b;
-        let s = a.hypot(b);
-        if s > 0.0 {
-            cu += a / s;
-            cv += b / s;
+        let s2 = a * a + b * b;
+        if s2 > 0.0 {
+            let inv = 1.0 / s2.sqrt();
+            cu += a * inv;
+            cv += b * inv;
             n += 1;
         }
     }

@@ -7,6 +7,9 @@
 use std::collections::HashMap;
 use std::fs;
 
+pub mod de_hoh;
+pub mod toa5;
+
 pub const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/ec");
 
 pub fn path(rel: &str) -> String {
