@@ -709,6 +709,7 @@ pub fn process_period_with(
             None => res.flags.push(PeriodFlag::FootprintUnavailable),
         }
     }
+    res.withhold_non_finite();
     Ok(res)
 }
 

@@ -81,6 +81,9 @@ pub enum PeriodFlag {
     FootprintOutsideValidity,
     /// The footprint could not be computed (no turbulence or no heat flux).
     FootprintUnavailable,
+    /// A quantity came out infinite or NaN (degenerate input such as a zero covariance) and
+    /// was withheld.
+    NotFinite { quantity: &'static str },
 }
 
 /// Flux values, FLUXNET units: TAU kg m-1 s-2, H/LE W m-2, ET mm h-1, FC umol m-2 s-1,
@@ -292,6 +295,41 @@ impl PeriodResult {
             missing_fraction: 0.0,
             flags: Vec::new(),
         }
+    }
+
+    /// Replaces non-finite values of optional outputs by `None`, each with a flag, so that
+    /// absence is always `None` and never NaN.
+    pub(crate) fn withhold_non_finite(&mut self) {
+        let flags = &mut self.flags;
+        let mut check = |name: &'static str, x: &mut Option<f64>| {
+            if x.is_some_and(|v| !v.is_finite()) {
+                *x = None;
+                flags.push(PeriodFlag::NotFinite { quantity: name });
+            }
+        };
+        for f in [
+            &mut self.fluxes,
+            &mut self.uncorrected,
+            &mut self.random_uncertainty,
+        ] {
+            check("TAU", &mut f.tau);
+            check("H", &mut f.h);
+            check("LE", &mut f.le);
+            check("ET", &mut f.et);
+            check("FC", &mut f.fc);
+            check("FH2O", &mut f.fh2o);
+            check("FCH4", &mut f.fch4);
+        }
+        let t = &mut self.turbulence;
+        check("USTAR", &mut t.ustar);
+        check("USTAR uncorrected", &mut t.ustar_uncorrected);
+        check("MO_LENGTH", &mut t.mo_length);
+        check("ZL", &mut t.zl);
+        check("MO_LENGTH uncorrected", &mut t.mo_length_uncorrected);
+        check("ZL uncorrected", &mut t.zl_uncorrected);
+        check("TSTAR", &mut t.tstar);
+        check("TKE", &mut t.tke);
+        check("BOWEN", &mut t.bowen);
     }
 
     /// True when no flux at all could be computed.

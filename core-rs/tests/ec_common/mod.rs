@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::fs;
 
 pub mod de_hoh;
+pub mod synth;
 pub mod toa5;
 
 pub const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/ec");
