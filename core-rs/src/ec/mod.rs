@@ -61,8 +61,9 @@ pub struct Workspace {
     /// Fluctuations per variable over the lag-aligned common range.
     fl: [Vec<f64>; 7],
     outliers: Vec<despike::Outlier>,
-    /// Per-lag products (lag search, correlation functions).
+    /// Per-lag products (lag search).
     lags: Vec<f64>,
+    correlations: uncertainty::CorrelationScratch,
 }
 
 /// Processes one period with a fresh workspace. See the module documentation for the steps.
@@ -675,23 +676,34 @@ pub fn process_period_with(
     // Random uncertainty: relative error of the raw covariance applied to the final flux.
     if let RandomUncertainty::FinkelsteinSims2001 { max_correlation_s } = cfg.random_uncertainty {
         let max_lag = ((max_correlation_s * fs).round() as usize).max(1);
-        let rel = |x: Var, c: f64| {
-            let m = uncertainty::integral_scale_samples(f(W), f(x), max_lag);
-            uncertainty::covariance_error(f(W), f(x), m) / c.abs()
+        // Scalars in a fixed order: u, Ts, then the active gases.
+        let mut vars = [U; 5];
+        let mut k = 2;
+        vars[1] = Ts;
+        for g in GASES {
+            if active[g.index()] {
+                vars[k] = g;
+                k += 1;
+            }
+        }
+        let xs: Vec<&[f64]> = vars[..k].iter().map(|&v| f(v)).collect();
+        let mut err = [f64::NAN; 5];
+        uncertainty::covariance_errors(f(W), &xs, max_lag, &mut ws.correlations, &mut err[..k]);
+        let rel = |v: Var, c: Option<f64>| -> Option<f64> {
+            let i = vars[..k].iter().position(|&x| x == v)?;
+            let c = c?;
+            (c != 0.0).then(|| err[i] / c.abs())
         };
-        let scaled = |flux: Option<f64>, x: Var, c: Option<f64>| match (flux, c) {
-            (Some(v), Some(c)) if c != 0.0 => Some(v.abs() * rel(x, c)),
-            _ => None,
-        };
-        let r_h2o = scaled(Some(1.0), H2o, covs.w_h2o);
+        let scale = |flux: Option<f64>, r: Option<f64>| flux.zip(r).map(|(v, r)| v.abs() * r);
+        let r_h2o = rel(H2o, covs.w_h2o);
         res.random_uncertainty = Fluxes {
-            tau: scaled(res.fluxes.tau, U, Some(covs.w_u)),
-            h: scaled(res.fluxes.h, Ts, Some(covs.w_ts)),
-            le: res.fluxes.le.zip(r_h2o).map(|(v, r)| v.abs() * r),
-            et: res.fluxes.et.zip(r_h2o).map(|(v, r)| v.abs() * r),
-            fc: scaled(res.fluxes.fc, Co2, covs.w_co2),
-            fh2o: res.fluxes.fh2o.zip(r_h2o).map(|(v, r)| v.abs() * r),
-            fch4: scaled(res.fluxes.fch4, Ch4, covs.w_ch4),
+            tau: scale(res.fluxes.tau, rel(U, Some(covs.w_u))),
+            h: scale(res.fluxes.h, rel(Ts, Some(covs.w_ts))),
+            le: scale(res.fluxes.le, r_h2o),
+            et: scale(res.fluxes.et, r_h2o),
+            fc: scale(res.fluxes.fc, rel(Co2, covs.w_co2)),
+            fh2o: scale(res.fluxes.fh2o, r_h2o),
+            fch4: scale(res.fluxes.fch4, rel(Ch4, covs.w_ch4)),
         };
     }
 
