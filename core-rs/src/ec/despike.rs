@@ -75,10 +75,19 @@ fn mark_outliers(x: &[f64], window: usize, step: usize, k: f64, out: &mut Vec<Ou
         let var = (s2 / window as f64 - m * m).max(0.0);
         let limit = k * var.sqrt();
         let centre_value = reference + m;
-        for (i, &v) in x[start..end].iter().enumerate() {
-            let d = v - centre_value;
-            if d.abs() > limit {
-                out.push(((start + i) as u32, if d > 0.0 { 1 } else { -1 }));
+        let block = &x[start..end];
+        // Most steps hold no outlier: a vectorisable range check decides whether to look closer.
+        let (bmin, bmax) = block
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        if bmax - centre_value > limit || centre_value - bmin > limit {
+            for (i, &v) in block.iter().enumerate() {
+                let d = v - centre_value;
+                if d.abs() > limit {
+                    out.push(((start + i) as u32, if d > 0.0 { 1 } else { -1 }));
+                }
             }
         }
         start = end;

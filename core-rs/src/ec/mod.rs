@@ -64,6 +64,8 @@ pub struct Workspace {
     /// Per-lag products (lag search).
     lags: Vec<f64>,
     correlations: uncertainty::CorrelationScratch,
+    /// Bad-sample masks of the sonic, gas and CH4 diagnostic columns.
+    masks: [Vec<u8>; 3],
 }
 
 /// Processes one period with a fresh workspace. See the module documentation for the steps.
@@ -207,6 +209,20 @@ pub fn process_period_with(
     // 1. Load, screen, count.
     let lim = &cfg.limits;
     let mut missing = [0usize; 7];
+    let mut has_mask = [false; 3];
+    for (k, (col, rule)) in [
+        (raw.diag_sonic, cfg.sonic_diag),
+        (raw.diag_gas, cfg.gas_diag),
+        (raw.diag_ch4, cfg.ch4_diag),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if let Some(d) = col.filter(|_| rule != DiagRule::Ignore) {
+            filter::diag_mask(&mut ws.masks[k], d, rule);
+            has_mask[k] = true;
+        }
+    }
     for v in SONIC {
         let limits = match v {
             U | V => (-lim.u_max, lim.u_max),
@@ -218,7 +234,7 @@ pub fn process_period_with(
             column(raw, v).unwrap_or_default(),
             1.0,
             limits,
-            raw.diag_sonic.map(|d| (d, cfg.sonic_diag)),
+            has_mask[0].then_some(ws.masks[0].as_slice()),
         );
     }
     let ts_mean_raw = filter::finite_mean(&ws.x[Ts.index()]);
@@ -243,11 +259,8 @@ pub fn process_period_with(
                       pressure; configure it to output mixing ratios or mole fractions",
             });
         }
-        let diag = if g == Ch4 {
-            raw.diag_ch4.map(|d| (d, cfg.ch4_diag))
-        } else {
-            raw.diag_gas.map(|d| (d, cfg.gas_diag))
-        };
+        let k = if g == Ch4 { 2 } else { 1 };
+        let diag = has_mask[k].then_some(ws.masks[k].as_slice());
         let to_internal = if spec.unit.is_density() {
             // prefix units -> mol/mol -> mol m-3 -> mmol m-3
             spec.prefix * air_mol_m3 * 1e3
