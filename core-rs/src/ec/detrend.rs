@@ -11,6 +11,24 @@ use super::stats;
 
 /// Writes `x - trend(x)` into `out` (resized to `x.len()`) and returns the arithmetic mean of `x`.
 pub fn fluctuations(x: &[f64], method: Detrend, sampling_hz: f64, out: &mut Vec<f64>) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports the feature `fluctuations_avx2` is compiled with.
+            return unsafe { fluctuations_avx2(x, method, sampling_hz, out) };
+        }
+    }
+    fluctuations_impl(x, method, sampling_hz, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn fluctuations_avx2(x: &[f64], method: Detrend, sampling_hz: f64, out: &mut Vec<f64>) -> f64 {
+    fluctuations_impl(x, method, sampling_hz, out)
+}
+
+#[inline(always)]
+fn fluctuations_impl(x: &[f64], method: Detrend, sampling_hz: f64, out: &mut Vec<f64>) -> f64 {
     out.clear();
     let n = x.len();
     let mean = stats::mean(x);

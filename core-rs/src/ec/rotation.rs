@@ -207,6 +207,25 @@ pub struct WindDirection {
 
 /// `north_offset_deg` is the direction of a wind along +x of the sonic (see [`super::Sonic`]).
 pub fn wind_direction(u: &[f64], v: &[f64], north_offset_deg: f64) -> WindDirection {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports the feature `wind_direction_avx2` is compiled with.
+            return unsafe { wind_direction_avx2(u, v, north_offset_deg) };
+        }
+    }
+    wind_direction_impl(u, v, north_offset_deg)
+}
+
+/// A square root and a division per sample: worth four lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn wind_direction_avx2(u: &[f64], v: &[f64], north_offset_deg: f64) -> WindDirection {
+    wind_direction_impl(u, v, north_offset_deg)
+}
+
+#[inline(always)]
+fn wind_direction_impl(u: &[f64], v: &[f64], north_offset_deg: f64) -> WindDirection {
     let (mut su, mut sv, mut cu, mut cv, mut n) = (0.0, 0.0, 0.0, 0.0, 0usize);
     for (&a, &b) in u.iter().zip(v) {
         su += a;
