@@ -281,7 +281,7 @@ fn no_water_vapour_is_flagged_and_dry_air_assumed() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(32))]
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(32) })]
 
     /// Arbitrary garbage (NaN, infinities, huge values, any length) never panics.
     #[test]
