@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod cems;
+pub mod ec;
 pub mod grid;
 pub mod hj212;
 pub mod meters;
