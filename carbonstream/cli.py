@@ -3,6 +3,7 @@
     carbonstream run [--config FILE]              all roles, supervised (what `make run` starts)
     carbonstream ingest|flow|api [--config FILE]  one role, for deployments that split them
     carbonstream config check|show|reference      validate, print the effective config, document it
+    (feature commands: see FEATURE_COMMANDS)
 
 Exit status: 0 success, 1 runtime failure, 2 configuration refused (printed without a traceback).
 """
@@ -10,6 +11,7 @@ Exit status: 0 success, 1 runtime failure, 2 configuration refused (printed with
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -22,6 +24,11 @@ from carbonstream.metrics_dir import use_metrics_dir
 from carbonstream.roles import ROLES
 
 CONFIG_ERROR_EXIT = 2
+
+FEATURE_COMMANDS: tuple[str, ...] = ()
+"""Modules adding their own subcommands: each has `register(subparsers)`, which adds a parser
+with `set_defaults(handler=fn)`, fn(args) -> exit status. Such a module imports only argparse at
+the top; the work it runs is imported inside the handler, so `carbonstream --help` stays fast."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     with_config(cfg_sub.add_parser("show", help="print the effective configuration as JSON"))
     cfg_sub.add_parser("reference", help="print every option as Markdown")
+    for module in FEATURE_COMMANDS:
+        importlib.import_module(module).register(sub)
     return p
 
 
@@ -63,6 +72,8 @@ def _load(path: Path | None) -> Config:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if hasattr(args, "handler"):
+        return int(args.handler(args))
     if args.command == "config":
         return _config_command(args)
     config = _load(args.config)

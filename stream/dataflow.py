@@ -1,44 +1,37 @@
-"""The carbonstream dataflow, composed from the steps of each stream kind.
+"""The carbonstream dataflow, composed from the pipeline of each stream kind.
 
-journal (one source partition per journal partition)
-  -> key by (kind, journal partition)
-  -> meters: MeterIntegration (Rust counter kernel)      -> cells, dead letters
-  -> other kinds: dead letter 'unknown_kind' (a newer producer than this flow)
-  -> cells routed by chunk row-block -> ZarrSink (one writer per chunk)
-  -> dead letters -> DeadLetterSink (metadata database)
+    journal (one source partition per journal partition)
+      -> per kind (stream/pipeline.py): meters (Rust counter kernel), ...  -> cells, dead letters
+      -> records of a kind no pipeline handles: dead letter 'unknown_kind'
+      -> cells routed by chunk row-block -> ZarrSink (one writer per chunk)
+      -> dead letters -> DeadLetterSink (metadata database)
+
+A new stream kind adds its `KindPipeline` to PIPELINES; nothing else here changes.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import bytewax.operators as op
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 
 from carbonstream.config import Config
-from carbonstream.products import meters_interval_spec, to_ns
-from storage.factors import FactorTable
 from storage.journal import JournalRecord
-from storage.metadata import DeadLetter, MetadataDB
-from storage.records import METER_READINGS
+from storage.metadata import DeadLetter
+from stream import meters
 from stream.dead_letter_sink import DeadLetterSink
 from stream.items import CellBatch
 from stream.journal_source import JournalSource
-from stream.meter_lookup import MeterLookup
-from stream.meters import FlowOutput, MeterIntegration, MeterStepSettings, State
+from stream.pipeline import FlowOutput, KindPipeline
 from stream.zarr_sink import ZarrSink, route_by_chunk
+
+PIPELINES: tuple[KindPipeline, ...] = (meters.PIPELINE,)
 
 
 def build_dataflow(config: Config, stop_at_end: bool = False) -> Dataflow:
     """The dataflow of `config`; `stop_at_end` ends it once the journal is read to its end."""
     layout = config.storage.layout
-    spec = meters_interval_spec(config)
-    settings = MeterStepSettings(
-        spec=spec,
-        max_gap_ns=to_ns(config.products.meters_interval.max_gap_s),
-        future_tolerance_ns=to_ns(config.flow.future_tolerance_s),
-    )
-
     flow = Dataflow("carbonstream")
     records = op.input(
         "journal",
@@ -51,41 +44,49 @@ def build_dataflow(config: Config, stop_at_end: bool = False) -> Dataflow:
             stop_at_end,
         ),
     )
-    keyed = op.key_on("by_kind_partition", records, lambda r: f"{r.kind}/p{r.partition:04d}")
-    kinds = op.branch("is_meter_readings", keyed, lambda kv: kv[1].kind == METER_READINGS)
+    outputs: list[Stream[FlowOutput]] = []
+    for p in PIPELINES:
+        mine = op.filter(f"{p.kind}_records", records, _of_kind(p.kind))
+        outputs.append(p.build(p.kind, mine, config))
+    known = frozenset(p.kind for p in PIPELINES)
+    unknown = op.filter("unknown_kind_records", records, lambda r: r.kind not in known)
+    outputs.append(op.map("unknown_kind", unknown, _unknown_kind))
 
-    def build_meters(resume: State | None) -> MeterIntegration:
-        # One lookup per key's logic; built lazily on the worker that owns the key.
-        return MeterIntegration(settings, _meter_lookup(config, spec.axis), resume)
+    results = op.merge("results", *outputs)
+    cells = op.filter_map("cells", results, _cells)
+    letters = op.filter_map("letters", results, _letters)
+    specs = {s.name: s for p in PIPELINES for s in p.products(config)}
+    chunk_rows = {name: s.chunk_streams for name, s in specs.items()}
 
-    meter_out = op.stateful_batch("meters", kinds.trues, build_meters)
-    unknown = op.map("unknown_kind", kinds.falses, lambda kv: _unknown_kind(kv[1]))
+    def route(batch: CellBatch) -> list[tuple[str, CellBatch]]:
+        return route_by_chunk(batch, chunk_rows[batch.product])
 
-    results: Any = op.merge("results", op.key_rm("unkey", meter_out), unknown)
-    split = op.branch("is_cells", results, lambda x: isinstance(x, CellBatch))
-    cells = split.trues
-    letters = split.falses
-    routed = op.flat_map("route_by_chunk", cells, lambda b: route_by_chunk(b, spec.chunk_streams))
-    op.output(
-        "zarr",
-        routed,
-        ZarrSink(
-            layout.zarr_store,
-            layout.data_dir / "locks",
-            layout.metadata_db,
-            {spec.name: spec},
-            config.flow.sink_partitions,
-            frozenset({spec.name}) if config.rollups.enabled else frozenset(),
-        ),
+    rolled_up: frozenset[str] = frozenset()
+    if config.rollups.enabled:
+        rolled_up = rolled_up.union(*(p.rolled_up for p in PIPELINES))
+    sink = ZarrSink(
+        layout.zarr_store,
+        layout.data_dir / "locks",
+        layout.metadata_db,
+        specs,
+        config.flow.sink_partitions,
+        rolled_up,
     )
+    op.output("zarr", op.flat_map("route_by_chunk", cells, route), sink)
     op.output("dead_letters", letters, DeadLetterSink(layout.metadata_db))
     return flow
 
 
-def _meter_lookup(config: Config, axis: str) -> MeterLookup:
-    path = config.storage.layout.metadata_db
-    factors = FactorTable(path)
-    return MeterLookup(MetadataDB(path), factors, factors.latest_version(), axis)
+def _of_kind(kind: str) -> Callable[[JournalRecord], bool]:
+    return lambda r: r.kind == kind
+
+
+def _cells(x: FlowOutput) -> CellBatch | None:
+    return x if isinstance(x, CellBatch) else None
+
+
+def _letters(x: FlowOutput) -> DeadLetter | None:
+    return x if isinstance(x, DeadLetter) else None
 
 
 def _unknown_kind(rec: JournalRecord) -> FlowOutput:

@@ -12,20 +12,26 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import bytewax.operators as op
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+from bytewax.dataflow import Stream
 from bytewax.operators import StatefulBatchLogic
 
+from carbonstream.config import Config
 from carbonstream.core import meters as meters_core
 from carbonstream.metrics import READINGS
+from carbonstream.products import meters_interval_spec, to_ns
 from storage.codec import PayloadError
+from storage.factors import FactorTable
 from storage.journal import JournalRecord
-from storage.metadata import DeadLetter
+from storage.metadata import DeadLetter, MetadataDB
 from storage.products import ProductSpec
-from storage.records import decode_meter_readings
+from storage.records import METER_READINGS, decode_meter_readings
 from stream.items import CellBatch
 from stream.meter_lookup import MeterLookup
+from stream.pipeline import FlowOutput, KindPipeline
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +63,6 @@ class MeterStepSettings:
     future_tolerance_ns: int
 
 
-FlowOutput = CellBatch | DeadLetter
 State = dict[str, bytes]
 
 
@@ -209,3 +214,34 @@ def _record_letter(rec: JournalRecord, reason: str, message: str) -> DeadLetter:
 def years_of(ts_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Calendar year (UTC) of each timestamp: emission factors are published per year."""
     return ts_ns.astype("datetime64[ns]").astype("datetime64[Y]").astype(np.int64) + 1970
+
+
+def _build(prefix: str, records: Stream[JournalRecord], config: Config) -> Stream[FlowOutput]:
+    """Keyed by journal partition: a meter always routes to the same one, so one integrator per
+    partition sees all of its meters, and a whole batch is one kernel call."""
+    spec = meters_interval_spec(config)
+    settings = MeterStepSettings(
+        spec=spec,
+        max_gap_ns=to_ns(config.products.meters_interval.max_gap_s),
+        future_tolerance_ns=to_ns(config.flow.future_tolerance_s),
+    )
+
+    def build_logic(resume: State | None) -> MeterIntegration:
+        # Built lazily on the worker that owns the key.
+        path = config.storage.layout.metadata_db
+        factors = FactorTable(path)
+        lookup = MeterLookup(MetadataDB(path), factors, factors.latest_version(), spec.axis)
+        return MeterIntegration(settings, lookup, resume)
+
+    keyed = op.key_on(f"{prefix}_by_partition", records, lambda r: f"p{r.partition:04d}")
+    return op.key_rm(
+        f"{prefix}_unkey", op.stateful_batch(f"{prefix}_integrate", keyed, build_logic)
+    )
+
+
+PIPELINE = KindPipeline(
+    kind=METER_READINGS,
+    products=lambda config: [meters_interval_spec(config)],
+    build=_build,
+    rolled_up=frozenset({"meters/interval"}),
+)
