@@ -8,5 +8,6 @@ from carbonstream import _core
 from carbonstream._core import CoreError, InputError, StateError
 
 meters = _core.meters
+timestamps = _core.timestamps
 
-__all__ = ["CoreError", "InputError", "StateError", "meters"]
+__all__ = ["CoreError", "InputError", "StateError", "meters", "timestamps"]

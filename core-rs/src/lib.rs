@@ -10,6 +10,7 @@ pub mod ec;
 pub mod grid;
 pub mod hj212;
 pub mod meters;
+pub mod timestamps;
 
 #[cfg(feature = "python")]
 mod python;

@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 
 use crate::grid::GridError;
 use crate::meters::{CounterError, RollupError};
+use crate::timestamps::TimestampError;
 
 create_exception!(
     _core,
@@ -59,6 +60,12 @@ impl From<GridError> for PyErr {
 
 impl From<RollupError> for PyErr {
     fn from(e: RollupError) -> PyErr {
+        InputError::new_err(e.to_string())
+    }
+}
+
+impl From<TimestampError> for PyErr {
+    fn from(e: TimestampError) -> PyErr {
         InputError::new_err(e.to_string())
     }
 }

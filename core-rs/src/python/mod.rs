@@ -9,11 +9,13 @@ use pyo3::prelude::*;
 mod boundary;
 mod errors;
 mod meters;
+mod timestamps;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     meters::register(m)?;
+    timestamps::register(m)?;
     Ok(())
 }
