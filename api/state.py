@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -26,6 +27,7 @@ class ApiState:
     meters: ProductReader
     entity_readers: dict[str, ProductReader]
     started_ns: int = field(default_factory=time.time_ns)
+    _meter_ids: set[str] = field(default_factory=set)
     pid: int = field(default_factory=os.getpid)
 
     @classmethod
@@ -46,6 +48,14 @@ class ApiState:
                 for name, s in entity_specs(config).items()
             },
         )
+
+    def known_meters(self, wanted: Iterable[str]) -> set[str]:
+        """Registered meter ids, from a cache refreshed whenever a wanted id is missing from it,
+        so a meter registered a moment ago is never refused."""
+        wanted = set(wanted)
+        if not wanted <= self._meter_ids:
+            self._meter_ids = self.db.stream_ids(self.meters.spec.axis)
+        return self._meter_ids
 
     def close(self) -> None:
         self.db.close()

@@ -143,8 +143,9 @@ class ApiSettings(Section):
     host: str = Field("127.0.0.1", description="Address the HTTP API binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP API.")
     max_body_bytes: int = Field(
-        16 << 20, ge=1024, description="Largest accepted request body (push ingest)."
+        64 << 20, ge=1024, description="Largest accepted request body (push ingest), bytes."
     )
+    max_rows: int = Field(500_000, ge=1, description="Most readings accepted in one push request.")
 
 
 class MeterProductSettings(Section):

@@ -170,6 +170,10 @@ class MetadataDB:
         )
         return [StreamInfo(axis, r[0], int(r[1]), orjson.loads(r[2])) for r in rows]
 
+    def stream_ids(self, axis: str) -> set[str]:
+        """Ids registered on an axis (no attributes: cheap enough to check every push)."""
+        return {r[0] for r in self._query("SELECT id FROM streams WHERE axis = ?", (axis,))}
+
     def stream_count(self, axis: str) -> int:
         return int(self._query("SELECT count(*) FROM streams WHERE axis = ?", (axis,))[0][0])
 

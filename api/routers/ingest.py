@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -11,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import Problem
 from api.responses import NumericJSONResponse
 from api.state import State
-from connectors.push.meters import BodyError, journal_batch, parse_body, validate_rows
+from connectors.push.meters import BodyError, journal_batch, parse_batch
 
 router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
 
@@ -36,40 +34,37 @@ async def read_limited(request: Request, limit: int) -> bytes:
 @router.post(
     "/meters",
     status_code=202,
-    summary="Push cumulative meter readings (JSON array or NDJSON)",
+    summary="Push cumulative meter readings (CSV, Arrow IPC, Parquet, JSON array or NDJSON)",
     responses={
-        202: {"description": "valid rows are durable; refused rows are listed"},
-        413: {"description": "body too large"},
+        202: {"description": "valid rows are durable; refused rows are listed (first 1,000)"},
+        400: {"description": "unreadable body"},
+        413: {"description": "body or row count over the limit"},
         415: {"description": "unsupported Content-Type"},
-        422: {"description": "no valid row in the batch"},
+        422: {"description": "no valid row in the batch, or wrong columns"},
     },
 )
 async def push_meters(request: Request, state: State) -> Response:
     body = await read_limited(request, state.config.api.max_body_bytes)
+    content_type = request.headers.get("content-type", "application/json")
     try:
-        rows = parse_body(body, request.headers.get("content-type", "application/json"))
+        batch = await run_in_threadpool(
+            parse_batch, body, content_type, state.known_meters, state.config.api.max_rows
+        )
     except BodyError as exc:
-        status = 415 if "Content-Type" in str(exc) else 400
-        raise Problem(status, "Unreadable body", str(exc)) from None
-    known = {s.id for s in state.db.streams(state.meters.spec.axis, _meter_ids(rows))}
-    batch = validate_rows(rows, known)
+        raise Problem(exc.status, "Unusable body", str(exc)) from None
     placed = await run_in_threadpool(journal_batch, state.journal, batch)
     rejected = [
         {"index": r.index, "reason": r.reason, "message": r.message} for r in batch.rejected
     ]
+    summary = {
+        "accepted": len(batch),
+        "rejected_total": sum(batch.rejected_by_reason.values()),
+        "rejected_by_reason": batch.rejected_by_reason,
+        "rejected": rejected,
+    }
     if not len(batch):
-        raise Problem(422, "No valid reading", "every row was refused", rejected=rejected)
+        raise Problem(422, "No valid reading", "every row was refused", **summary)
     return NumericJSONResponse(
-        {
-            "accepted": len(batch),
-            "rejected": rejected,
-            "journal": [{"partition": p, "offset": o} for p, o in placed],
-        },
+        {**summary, "journal": [{"partition": p, "offset": o} for p, o in placed]},
         status_code=202,
-    )
-
-
-def _meter_ids(rows: list[Any]) -> list[str]:
-    return sorted(
-        {r["meter"] for r in rows if isinstance(r, dict) and isinstance(r.get("meter"), str)}
     )

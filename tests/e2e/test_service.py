@@ -271,3 +271,40 @@ def test_entity_rollups_sum_the_simulated_fleet(service: Service) -> None:
     assert day["activity"]["unit"] == "m2"
     (today,) = day["periods"][-1:]
     assert today["co2_intensity_kg_per_m2"] == pytest.approx(today["co2_kg"] / 5000.0)
+
+
+def test_push_limits_and_mixed_csv_over_http(service: Service) -> None:
+    with service.client() as c:
+        # 100 MB: refused with 413 from the declared length, before the body is buffered.
+        r = c.post(
+            "/v1/ingest/meters", content=b"x" * (100 << 20), headers={"content-type": "text/csv"}
+        )
+        assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+        assert "exceeds" in r.json()["detail"]
+        # 1e6 rows (about 40 MB, under the byte limit): refused by the row limit.
+        rows = b"meter,ts,value\n" + b"e2e-grid,1772323200,1.0\n" * 1_000_000
+        r = c.post("/v1/ingest/meters", content=rows, headers={"content-type": "text/csv"})
+        assert r.status_code == 413 and "exceed the limit of 500000" in r.json()["detail"]
+        # Wrong types, negative counters, unknown meters next to a valid row: 202, row by row.
+        body = (
+            b"meter,ts,value\n"
+            b"e2e-grid,2026-03-02T00:00:00Z,2000.5\n"
+            b"e2e-grid,2026-03-02T00:01:00Z,lots\n"
+            b"e2e-grid,2026-03-02T00:02:00Z,-4\n"
+            b"nobody,2026-03-02T00:03:00Z,1\n"
+        )
+        r = c.post("/v1/ingest/meters", content=body, headers={"content-type": "text/csv"})
+        assert r.status_code == 202
+        got = r.json()
+        assert got["accepted"] == 1
+        assert [(x["index"], x["reason"]) for x in got["rejected"]] == [
+            (1, "bad_value"),
+            (2, "bad_value"),
+            (3, "unknown_meter"),
+        ]
+        r = c.post(
+            "/v1/ingest/meters",
+            content=b"meter,ts,value\nnobody,1,1\n",
+            headers={"content-type": "text/csv"},
+        )
+        assert r.status_code == 422 and r.json()["rejected_by_reason"] == {"unknown_meter": 1}
