@@ -25,7 +25,7 @@ from carbonstream.roles import ROLES
 
 CONFIG_ERROR_EXIT = 2
 
-FEATURE_COMMANDS: tuple[str, ...] = ()
+FEATURE_COMMANDS: tuple[str, ...] = ("carbonstream.commands.meters",)
 """Modules adding their own subcommands: each has `register(subparsers)`, which adds a parser
 with `set_defaults(handler=fn)`, fn(args) -> exit status. Such a module imports only argparse at
 the top; the work it runs is imported inside the handler, so `carbonstream --help` stays fast."""
@@ -58,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     for module in FEATURE_COMMANDS:
         importlib.import_module(module).register(sub)
     return p
+
+
+def load_or_exit(path: Path | None) -> Config:
+    """The configuration, or exit 2 with its problems printed (no traceback)."""
+    return _load(path)
 
 
 def _load(path: Path | None) -> Config:

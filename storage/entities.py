@@ -130,5 +130,12 @@ class EntityTree:
             )
         return self._members[eid]
 
+    def meter_rows_below(self, eid: str) -> list[int]:
+        """Rows of every meter of the entity and its descendants."""
+        rows = self.direct_meters[eid].tolist()
+        for child in self.children[eid]:
+            rows += self.meter_rows_below(child)
+        return sorted(rows)
+
     def rows(self, eids: Sequence[str]) -> npt.NDArray[np.int64]:
         return np.array([self.nodes[e].row for e in eids], dtype=np.int64)

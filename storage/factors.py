@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from storage.sqlite import connect
 
 _SCHEMA = """
@@ -93,6 +96,14 @@ def parse_table(text: str) -> list[tuple[str, str, int, float, str, str, str]]:
     return rows
 
 
+@dataclass(frozen=True)
+class FactorVersion:
+    version: int
+    created: str
+    note: str
+    rows: int
+
+
 class FactorTable:
     """Factor versions stored in the metadata database."""
 
@@ -137,6 +148,23 @@ class FactorTable:
         latest = self.latest_version()
         return latest if latest else self.load(seed_table_text(), "built-in seed table")
 
+    def versions(self) -> list[FactorVersion]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT v.version, v.created_ns, v.note, count(f.version) FROM factor_versions v "
+                "LEFT JOIN emission_factors f ON f.version = v.version "
+                "GROUP BY v.version ORDER BY v.version"
+            ).fetchall()
+        return [
+            FactorVersion(
+                int(r[0]),
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(r[1]) / 1e9)),
+                str(r[2]),
+                int(r[3]),
+            )
+            for r in rows
+        ]
+
     def latest_version(self) -> int:
         with self._lock:
             (v,) = self._conn.execute(
@@ -177,3 +205,11 @@ class FactorTable:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def years_of(ts_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Calendar year (UTC) of each timestamp: emission factors are published per year."""
+    years: npt.NDArray[np.int64] = (
+        ts_ns.astype("datetime64[ns]").astype("datetime64[Y]").astype(np.int64) + 1970
+    )
+    return years

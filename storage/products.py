@@ -139,6 +139,14 @@ def meters_interval(
                     "cell_methods": "time: point",
                 },
             ),
+            Variable(
+                "factor_version",
+                "int16",
+                {
+                    "long_name": "version of the emission-factor table co2 was computed with",
+                    "units": "1",
+                },
+            ),
         ),
         stream_attrs=("commodity", "unit"),
         attrs={

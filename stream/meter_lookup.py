@@ -51,6 +51,11 @@ class MeterLookup:
                 self._rollover[row] = float(r)
         self._loaded_at = time.monotonic()
 
+    @property
+    def factor_version(self) -> int:
+        """The factor-table version this flow computes CO2 with (the latest when it started)."""
+        return self._factor_version
+
     def rows(self, meters: pl.Series) -> npt.NDArray[np.int64]:
         """Registry row of each meter, -1 where the meter is not registered."""
         rows = self._join(meters)

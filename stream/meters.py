@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import bytewax.operators as op
 import numpy as np
-import numpy.typing as npt
 import polars as pl
 from bytewax.dataflow import Stream
 from bytewax.operators import StatefulBatchLogic
@@ -24,7 +23,7 @@ from carbonstream.core import meters as meters_core
 from carbonstream.metrics import READINGS
 from carbonstream.products import meters_interval_spec, to_ns
 from storage.codec import PayloadError
-from storage.factors import FactorTable
+from storage.factors import FactorTable, years_of
 from storage.journal import JournalRecord
 from storage.metadata import DeadLetter, MetadataDB
 from storage.products import ProductSpec
@@ -167,7 +166,15 @@ class MeterIntegration(StatefulBatchLogic[JournalRecord, FlowOutput, State]):
                         self._s.spec.name,
                         c_row.astype(np.int64),
                         c_slot,
-                        {"consumption": cons, "co2": co2, "coverage": cov, "reading": reading},
+                        {
+                            "consumption": cons,
+                            "co2": co2,
+                            "coverage": cov,
+                            "reading": reading,
+                            "factor_version": np.full(
+                                c_row.size, self._lookup.factor_version, np.int16
+                            ),
+                        },
                     )
                 )
         return out
@@ -209,11 +216,6 @@ def _record_letter(rec: JournalRecord, reason: str, message: str) -> DeadLetter:
         reason=reason,
         detail={"message": message, "journal": {"partition": rec.partition, "offset": rec.offset}},
     )
-
-
-def years_of(ts_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Calendar year (UTC) of each timestamp: emission factors are published per year."""
-    return ts_ns.astype("datetime64[ns]").astype("datetime64[Y]").astype(np.int64) + 1970
 
 
 def _build(prefix: str, records: Stream[JournalRecord], config: Config) -> Stream[FlowOutput]:

@@ -14,11 +14,13 @@ from pydantic import ValidationError
 
 from api.errors import Problem
 from api.responses import NumericJSONResponse
-from api.state import State
+from api.state import ApiState, State
 from api.timeparams import iso, parse_instant
 from carbonstream.config import EntitySettings, MeterStream
 from storage.entities import EntityNode, EntityTree, EntityTreeError, check_hierarchy
+from storage.factors import FactorTable
 from storage.products import ENTITIES_AXIS, METERS_AXIS
+from stream.recompute import Recomputer
 
 router = APIRouter(tags=["entities"])
 
@@ -67,19 +69,22 @@ def emissions(
     start: str | None = Query(None, description="ISO 8601 with offset"),
     end: str | None = Query(None, description="ISO 8601 with offset; default now"),
     format: Literal["json", "csv"] = Query("json"),
+    factor_version: int | None = Query(
+        None,
+        ge=1,
+        description="Recompute from stored consumption with this factor-table version "
+        "(day and month resolutions); default: the stored values",
+    ),
 ) -> Response:
     tree = EntityTree.load(state.db)
     node = tree.nodes.get(entity_id)
     if node is None:
         raise Problem(404, "Unknown entity", f"entity {entity_id!r} is not registered")
+    if factor_version is not None:
+        return _recomputed(state, tree, node, resolution, start, end, factor_version, format)
     reader = state.entity_readers[f"entities/{resolution}"]
     spec = reader.spec
-    end_ns = parse_instant("end", end)
-    end_ns = time.time_ns() if end_ns is None else end_ns
-    start_ns = parse_instant("start", start)
-    start_ns = end_ns - DEFAULT_SPAN_NS[resolution] if start_ns is None else start_ns
-    if end_ns <= start_ns:
-        raise Problem(400, "Bad time range", "end must be after start")
+    start_ns, end_ns = _time_range(start, end, resolution)
     slot0 = max(0, spec.slot_of(start_ns))
     slot1 = max(slot0, spec.slot_of(end_ns - 1) + 1)
     if slot1 - slot0 > MAX_PERIODS:
@@ -106,6 +111,58 @@ def emissions(
             "resolution": resolution,
             "units": {v.name: v.attrs.get("units") for v in spec.variables if "units" in v.attrs},
             "activity": _node_json(tree, node)["activity"],
+            "periods": frame.to_dicts(),
+        }
+    )
+
+
+def _time_range(start: str | None, end: str | None, resolution: str) -> tuple[int, int]:
+    end_ns = parse_instant("end", end)
+    end_ns = time.time_ns() if end_ns is None else end_ns
+    start_ns = parse_instant("start", start)
+    start_ns = end_ns - DEFAULT_SPAN_NS[resolution] if start_ns is None else start_ns
+    if end_ns <= start_ns:
+        raise Problem(400, "Bad time range", "end must be after start")
+    return start_ns, end_ns
+
+
+def _recomputed(
+    state: ApiState,
+    tree: EntityTree,
+    node: EntityNode,
+    resolution: str,
+    start: str | None,
+    end: str | None,
+    version: int,
+    format: str,
+) -> Response:
+    if resolution == "interval":
+        raise Problem(400, "Unsupported", "factor_version recomputes day or month resolutions")
+    if version not in {v.version for v in FactorTable(state.layout.metadata_db).versions()}:
+        raise Problem(
+            404, "Unknown factor version", f"factor table version {version} does not exist"
+        )
+    start_ns, end_ns = _time_range(start, end, resolution)
+    recomputer = Recomputer(state.config)
+    try:
+        frame = recomputer.emissions(
+            tree.meter_rows_below(node.id),
+            start_ns,
+            end_ns,
+            version,
+            "day" if resolution == "day" else "month",
+        )
+    finally:
+        recomputer.close()
+    if format == "csv":
+        buf = io.BytesIO()
+        frame.write_csv(buf)
+        return Response(buf.getvalue(), media_type="text/csv")
+    return NumericJSONResponse(
+        {
+            "entity": node.id,
+            "resolution": resolution,
+            "factor_version": version,
             "periods": frame.to_dicts(),
         }
     )

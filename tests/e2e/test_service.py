@@ -308,3 +308,46 @@ def test_push_limits_and_mixed_csv_over_http(service: Service) -> None:
             headers={"content-type": "text/csv"},
         )
         assert r.status_code == 422 and r.json()["rejected_by_reason"] == {"unknown_meter": 1}
+
+
+def test_factor_versions_and_recomputed_reports_over_http(service: Service) -> None:
+    with service.client() as c:
+        assert [v["version"] for v in c.get("/v1/factors").json()["items"]][:1] == [1]
+        bad = c.post("/v1/factors", params={"note": "x"}, content=b"not,a,table\n")
+        assert bad.status_code == 422 and "header must be" in bad.json()["detail"]
+        revised = seed_table_text().replace(
+            "electricity,CN,2023,0.5306,", "electricity,CN,2023,1.0612,"
+        )
+        r = c.post(
+            "/v1/factors", params={"note": "doubled 2023 grid factor"}, content=revised.encode()
+        )
+        assert r.status_code == 201
+        v2 = r.json()["version"]
+        service.wait_for(
+            "a stored day of the demo city",
+            lambda: (
+                service.get_json("/v1/entities/demo-city/emissions", resolution="day")["periods"]
+                or None
+            ),
+        )
+        today = {
+            "resolution": "day",
+            "start": _iso(time.time_ns() - 86_400 * S),
+            "end": _iso(time.time_ns() + 60 * S),
+        }
+        one = c.get(
+            "/v1/entities/demo-city/emissions", params={**today, "factor_version": 1}
+        ).json()["periods"]
+        two = c.get(
+            "/v1/entities/demo-city/emissions", params={**today, "factor_version": v2}
+        ).json()["periods"]
+        assert one and len(one) == len(two)
+        # The live day grows between the two requests: compare CO2 per kWh, which does not.
+        ratio = [
+            (b["co2_kg"] / b["electricity"]) / (a["co2_kg"] / a["electricity"])
+            for a, b in zip(one, two, strict=True)
+            if a["electricity"]
+        ]
+        assert ratio and all(x == pytest.approx(2.0, rel=1e-9) for x in ratio)
+        missing = c.get("/v1/entities/demo-city/emissions", params={"factor_version": 99})
+        assert missing.status_code == 404

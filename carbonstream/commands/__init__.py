@@ -1,0 +1,1 @@
+"""Feature subcommands of the `carbonstream` CLI (see carbonstream.cli.FEATURE_COMMANDS)."""
