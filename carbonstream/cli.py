@@ -47,7 +47,13 @@ def _parser() -> argparse.ArgumentParser:
 
     with_config(sub.add_parser("run", help="run ingest, flow and API under one supervisor"))
     for role in ROLES:
-        with_config(sub.add_parser(role, help=f"run only the {role} role"))
+        sp = with_config(sub.add_parser(role, help=f"run only the {role} role"))
+        if role == "flow":
+            sp.add_argument(
+                "--stop-at-end",
+                action="store_true",
+                help="process what the journal holds now (and the roll-ups it causes), then exit",
+            )
     cfg = sub.add_parser("config", help="check, show or document the configuration")
     cfg_sub = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
     with_config(
@@ -100,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from carbonstream.roles import run_role
 
     try:
-        return run_role(args.command, config)
+        return run_role(args.command, config, stop_at_end=getattr(args, "stop_at_end", False))
     except KeyboardInterrupt:
         return 0
     except _refusals() as exc:

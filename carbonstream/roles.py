@@ -16,7 +16,7 @@ ROLES = ("ingest", "flow", "api")
 log = logging.getLogger(__name__)
 
 
-def _runner(role: str) -> Callable[[Config], int]:
+def _runner(role: str) -> Callable[..., int]:
     # Imported on demand: each role loads only its own stack (the API never imports Bytewax).
     if role == "ingest":
         from connectors.ingest import run_ingest
@@ -33,7 +33,8 @@ def _runner(role: str) -> Callable[[Config], int]:
     raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
 
 
-def run_role(role: str, config: Config) -> int:
+def run_role(role: str, config: Config, stop_at_end: bool = False) -> int:
+    """Runs one role until it is stopped (`stop_at_end`: the flow ends with the journal)."""
     runner = _runner(role)
     prepare_data_dir(config)
     db = MetadataDB(config.storage.layout.metadata_db)
@@ -41,6 +42,6 @@ def run_role(role: str, config: Config) -> int:
     heartbeat.start()
     log.info("%s role starting (data in %s)", role, config.storage.layout.data_dir)
     try:
-        return runner(config)
+        return runner(config, stop_at_end=True) if stop_at_end else runner(config)
     finally:
         heartbeat.stop()

@@ -31,6 +31,7 @@ import numpy as np
 import zarr
 import zarr.storage
 
+from carbonstream.faults import crash_point
 from storage.locks import file_lock
 from storage.metadata import MetadataDB
 from storage.products import ProductSpec
@@ -300,6 +301,7 @@ class ProductWriter:
             need_slots = (max(k[1] for k in dirty) + 1) * s.chunk_time
             self._arrays = self.store.ensure_shape(need_rows, need_slots)
             for key in dirty:
+                crash_point("zarr.flush.chunk")
                 block = self._blocks[key]
                 r0, t0 = key[0] * s.chunk_streams, key[1] * s.chunk_time
                 for v in s.variables:

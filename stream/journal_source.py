@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
+from carbonstream.faults import crash_point
 from storage.journal import JournalReader, JournalRecord
 
 CONSUMER = "flow"
@@ -79,6 +80,7 @@ class _JournalPartition(StatefulSourcePartition[JournalRecord, int]):
 
     def snapshot(self) -> int:
         self._reader.commit_progress(CONSUMER, self._next)
+        crash_point("flow.source.snapshot")
         return self._next
 
     def close(self) -> None:

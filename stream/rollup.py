@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from carbonstream.config import Config
 from carbonstream.core import meters as meters_core
+from carbonstream.faults import crash_point
 from carbonstream.products import entity_specs, meters_interval_spec
 from storage.commodities import BY_NAME, COMMODITIES
 from storage.entities import EntityTree
@@ -113,6 +114,7 @@ class RollupMaterializer:
             spans.append((affected, chunk * ct, (chunk + 1) * ct))
             touched |= affected
         self._writers["entities/interval"].flush()
+        crash_point("rollup.between_products")
         days = self._rollup_days(tree, spans)
         self._writers["entities/day"].flush()
         self._rollup_months(tree, days)

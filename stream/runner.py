@@ -16,8 +16,10 @@ from stream.rollup import RollupMaterializer
 log = logging.getLogger(__name__)
 
 
-def run_flow(config: Config) -> int:
-    flow = build_dataflow(config)
+def run_flow(config: Config, stop_at_end: bool = False) -> int:
+    """Runs the dataflow (and the roll-up thread) until stopped; with `stop_at_end`, until the
+    journal as it is now has been processed and every roll-up it caused is done."""
+    flow = build_dataflow(config, stop_at_end)
     r = config.recovery
     recovery = (
         RecoveryConfig(
@@ -35,14 +37,16 @@ def run_flow(config: Config) -> int:
         "on" if recovery else "off",
     )
     stop = threading.Event()
-    if config.rollups.enabled:
-        materializer = RollupMaterializer(config)
-        threading.Thread(
+    materializer = RollupMaterializer(config) if config.rollups.enabled else None
+    rollup_thread = None
+    if materializer is not None:
+        rollup_thread = threading.Thread(
             target=materializer.run_forever,
             args=(stop, config.rollups.interval_s),
             name="rollup",
             daemon=True,
-        ).start()
+        )
+        rollup_thread.start()
     try:
         cli_main(
             flow,
@@ -52,4 +56,8 @@ def run_flow(config: Config) -> int:
         )
     finally:
         stop.set()
+    if stop_at_end and materializer is not None and rollup_thread is not None:
+        rollup_thread.join()  # the one writer of the entity products finishes its cycle first
+        while materializer.run_once().chunks:
+            pass
     return 0

@@ -30,6 +30,7 @@ import orjson
 import polars as pl
 
 from carbonstream.core import timestamps
+from carbonstream.faults import crash_point
 from carbonstream.metrics import INGEST_REJECTED, JOURNAL_APPENDED, SAMPLES_INGESTED
 from storage.journal import Journal, JournalEntry
 from storage.records import METER_READINGS, encode_meter_readings
@@ -318,6 +319,7 @@ def journal_batch(journal: Journal, batch: ParsedBatch) -> list[tuple[int, int]]
     for (p,), sub in frame.group_by("partition", maintain_order=True):
         payload = encode_meter_readings(sub["meter"], sub["ts_ns"], sub["value"])
         (offset,) = journal.append(int(p), [JournalEntry(SOURCE, METER_READINGS, payload)])
+        crash_point("push.after_append")
         placed.append((int(p), offset))
     JOURNAL_APPENDED.labels(SOURCE).inc(len(placed))
     SAMPLES_INGESTED.labels(SOURCE).inc(len(batch))

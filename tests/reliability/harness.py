@@ -1,0 +1,164 @@
+"""Fixed inputs and store comparison for the reliability tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from carbonstream.bootstrap import prepare_data_dir
+from carbonstream.config import Config, load_config
+from storage.journal import Journal, JournalEntry
+from storage.metadata import MetadataDB
+from storage.products import ENTITIES_AXIS, METERS_AXIS
+from storage.records import METER_READINGS, encode_meter_readings
+
+S = 10**9
+START = 1_772_323_200 * S  # 2026-03-01T00:00Z
+
+CONFIG = """
+[storage]
+data_dir = "{data_dir}"
+[journal]
+partitions = 3
+read_batch = 2
+[recovery]
+snapshot_interval_s = 0.2
+[flow]
+sink_partitions = 2
+[products.meters_interval]
+chunk_streams = 8
+chunk_time = 30
+[rollups]
+interval_s = 0.3
+utc_offset = "+08:00"
+chunk_entities = 4
+[connectors.meter_simulator]
+enabled = false
+"""
+
+
+def write_config(directory: Path) -> Path:
+    path = directory / "carbonstream.toml"
+    path.write_text(CONFIG.replace("{data_dir}", str(directory / "data")))
+    return path
+
+
+def fixed_input(directory: Path, meters: int = 24, minutes: int = 150, seed: int = 3) -> Config:
+    """A data directory whose journal holds a fixed simulated input, not yet processed: meters
+    in an entity tree reading every 30 s, one record per partition every 5 minutes, and a few
+    bad rows that must end as dead letters."""
+    config = load_config(write_config(directory), environ={})
+    prepare_data_dir(config)
+    db = MetadataDB(config.storage.layout.metadata_db)
+    db.register_streams(
+        ENTITIES_AXIS,
+        {
+            "city": {"kind": "city"},
+            "east": {"kind": "district", "parent": "city"},
+            "west": {"kind": "district", "parent": "city"},
+            **{
+                f"ent-{k}": {"kind": "enterprise", "parent": "east" if k < 3 else "west"}
+                for k in range(6)
+            },
+        },
+    )
+    ids = [f"m{i:03d}" for i in range(meters)]
+    db.register_streams(METERS_AXIS, {m: {"entity": f"ent-{i % 6}"} for i, m in enumerate(ids)})
+    db.close()
+    rng = np.random.default_rng(seed)
+    t = START + np.arange(0, minutes * 60, 30) * S
+    registers = 1_000 * np.arange(1, meters + 1)[:, None] + np.cumsum(
+        rng.uniform(0, 0.5, (meters, t.size)), axis=1
+    )
+    journal = Journal(config.storage.layout.journal_dir, config.journal.partitions)
+    part = np.array([journal.partition_for(m) for m in ids])
+    for w0 in range(0, t.size, 10):  # 10 readings = 5 minutes per record
+        for p in range(config.journal.partitions):
+            sel = np.flatnonzero(part == p)
+            ms = [ids[i] for i in sel for _ in range(min(10, t.size - w0))]
+            ts = np.tile(t[w0 : w0 + 10], sel.size)
+            vs = registers[sel, w0 : w0 + 10].ravel()
+            if sel.size:
+                journal.append(
+                    p, [JournalEntry("fixed", METER_READINGS, encode_meter_readings(ms, ts, vs))]
+                )
+    bad = encode_meter_readings(
+        ["m001", "ghost", "m002"],
+        np.array([t[-1] + S, START, 0]),
+        np.array([float("nan"), 1.0, 1.0]),
+    )
+    journal.append(0, [JournalEntry("fixed", METER_READINGS, bad)])
+    journal.close()
+    return config
+
+
+def clone(config_dir: Path, to: Path) -> Path:
+    """A copy of a data directory (and its configuration, pointed at the copy)."""
+    shutil.copytree(config_dir / "data", to / "data")
+    write_config(to)
+    return to
+
+
+def run_flow(
+    directory: Path, crash_at: str | None = None, kill_after_s: float | None = None
+) -> int:
+    """Runs `carbonstream flow --stop-at-end`; returns its exit status (-9 when killed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARBONSTREAM_")}
+    if crash_at:
+        env["CARBONSTREAM_CRASH_AT"] = crash_at
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "carbonstream",
+            "flow",
+            "--stop-at-end",
+            "--config",
+            str(directory / "carbonstream.toml"),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(directory / "flow.log").open("ab"),
+    )
+    try:
+        if kill_after_s is not None:
+            try:
+                return proc.wait(timeout=kill_after_s)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+        return proc.wait(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def store_contents(directory: Path) -> dict[str, Any]:
+    """Every stored chunk and metadata document of the Zarr store (bytes), and the dead letters.
+
+    Comparing bytes is stronger than comparing values, and cheap: the arrays span every period
+    since the grid origin, but only written chunks exist. Temporary files a kill left behind
+    (`*.partial`, never renamed into place) are not part of the store and are left out."""
+    out: dict[str, Any] = {}
+    store = directory / "data" / "products.zarr"
+    for path in sorted(store.rglob("*")):
+        if path.is_file() and not path.name.endswith(".partial"):
+            out[str(path.relative_to(store))] = path.read_bytes()
+    db = MetadataDB(directory / "data" / "metadata.sqlite")
+    out["dead_letters"] = sorted((d["id"], d["reason"]) for d in db.dead_letters(limit=10_000))
+    db.close()
+    return out
+
+
+def wait_gone(path: Path, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
