@@ -10,6 +10,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+use crate::ec::EcError;
 use crate::grid::GridError;
 use crate::meters::{CounterError, RollupError};
 
@@ -59,6 +60,12 @@ impl From<GridError> for PyErr {
 
 impl From<RollupError> for PyErr {
     fn from(e: RollupError) -> PyErr {
+        InputError::new_err(e.to_string())
+    }
+}
+
+impl From<EcError> for PyErr {
+    fn from(e: EcError) -> PyErr {
         InputError::new_err(e.to_string())
     }
 }
