@@ -34,12 +34,12 @@ from carbonstream.core import InputError
 from carbonstream.core import ec as ec_core
 from carbonstream.metrics import EC_PERIODS, EC_SAMPLES
 from carbonstream.products import ec_flux_specs, ec_raw_specs
-from connectors.ec.settings import EcSiteSettings
+from connectors.ec.settings import EcSiteSettings, site_columns
 from storage.codec import PayloadError
 from storage.journal import JournalRecord
 from storage.metadata import DeadLetter, MetadataDB
 from storage.products import EC_AXIS, ProductSpec
-from storage.records import EC_COLUMNS, EC_RAW, decode_ec_raw
+from storage.records import EC_RAW, decode_ec_raw
 from stream.ec_periods import PeriodBuffer
 from stream.items import CellBatch
 from stream.pipeline import FlowOutput, KindPipeline
@@ -60,9 +60,10 @@ class TowerContext:
 
 
 def buffer_columns(site: EcSiteSettings) -> list[str]:
-    """Every kernel column is buffered for simplicity of the journal contract; a column a tower
-    never sends stays NaN and is left out of the kernel call."""
-    return list(EC_COLUMNS)
+    """The kernel columns the site's settings map (only those are buffered: memory is the raw
+    float32 size). A column the tower never sends stays NaN and is left out of the kernel call;
+    a column it sends that the site does not map is ignored."""
+    return site_columns(site)
 
 
 class TowerLogic(StatefulBatchLogic[JournalRecord, FlowOutput, State]):

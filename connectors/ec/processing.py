@@ -18,11 +18,11 @@ from carbonstream.core import ec as ec_core
 from connectors.ec import fluxnet
 from connectors.ec.readers import EcReadError, RawTable, ReadErrors, read_raw_file
 from connectors.ec.settings import (
-    KERNEL_COLUMN,
     EcSettingsError,
     EcSiteSettings,
     icos_filename_time,
     read_metadata,
+    site_columns,
 )
 from stream.ec_periods import PeriodBuffer
 
@@ -65,11 +65,6 @@ class ProcessResult:
             out.append(f"  late samples (period already closed): {self.late_samples}")
         out.extend(f"  file refused: {f}" for f in self.refused_files)
         return out
-
-
-def site_columns(site: EcSiteSettings) -> list[str]:
-    """Kernel column names the site's files provide."""
-    return [KERNEL_COLUMN.get(v, v) for v in site.columns.mapping()]
 
 
 def load_site(

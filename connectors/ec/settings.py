@@ -48,6 +48,11 @@ KERNEL_COLUMN = {"pressure": "pressure_pa", "air_t": "air_t_k"}
 """Kernel column name of a settings variable where they differ."""
 
 
+def site_columns(site: EcSiteSettings) -> list[str]:
+    """Kernel column names of the variables the site maps."""
+    return [KERNEL_COLUMN.get(v, v) for v in site.columns.mapping()]
+
+
 class EcSettingsError(ValueError):
     """A metadata file that cannot be turned into settings (the message names file and field)."""
 
