@@ -68,6 +68,8 @@ def _time_ns(v: Any) -> int | None:
     if isinstance(v, float) and math.isfinite(v) and v == int(v):
         return int(v)
     if isinstance(v, str):
+        if v.strip().lstrip("-").isdigit():
+            return int(v.strip())
         try:
             t = datetime.fromisoformat(v.strip())
         except ValueError:
