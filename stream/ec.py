@@ -120,11 +120,18 @@ class TowerLogic(StatefulBatchLogic[JournalRecord, FlowOutput, State]):
             self._present.update(cols)
             if self._ctx.raw is not None:
                 out.extend(self._raw_cells(ts, cols))
-            closed: list[tuple[int, dict[str, npt.NDArray[np.float32]], int]] = []
-            stats = self._buffer.add(
-                ts, cols, lambda s, c, n: closed.append((s, *self._process(s, c, n)))
-            )
-            for start, result, _ in closed:
+            closed: list[tuple[int, CellBatch | str]] = []
+
+            def on_close(
+                start: int,
+                period: dict[str, npt.NDArray[np.float32]],
+                _received: int,
+                closed: list[tuple[int, CellBatch | str]] = closed,
+            ) -> None:
+                closed.append((start, self._process(start, period)))
+
+            stats = self._buffer.add(ts, cols, on_close)
+            for start, result in closed:
                 if isinstance(result, str):
                     out.append(_letter(rec, "kernel_error", result, period_start_ns=start))
                 else:
@@ -142,16 +149,14 @@ class TowerLogic(StatefulBatchLogic[JournalRecord, FlowOutput, State]):
                 )
         return out, StatefulBatchLogic.RETAIN
 
-    def _process(
-        self, start_ns: int, cols: dict[str, npt.NDArray[np.float32]], received: int
-    ) -> tuple[CellBatch | str, int]:
+    def _process(self, start_ns: int, cols: dict[str, npt.NDArray[np.float32]]) -> CellBatch | str:
         assert self._ctx is not None and self._processor is not None
         present = {k: v for k, v in cols.items() if k in self._present}
         try:
             values, flags = self._processor.process(present)
         except InputError as exc:
             EC_PERIODS.labels("error").inc()
-            return str(exc), received
+            return str(exc)
         EC_PERIODS.labels("flagged" if flags else "ok").inc()
         spec = self._ctx.flux
         slot = spec.slot_of(start_ns)
@@ -164,7 +169,7 @@ class TowerLogic(StatefulBatchLogic[JournalRecord, FlowOutput, State]):
                 for v in spec.variables
             },
         )
-        return batch, received
+        return batch
 
     def _raw_cells(
         self, ts: npt.NDArray[np.int64], cols: dict[str, npt.NDArray[np.float32]]
@@ -176,9 +181,11 @@ class TowerLogic(StatefulBatchLogic[JournalRecord, FlowOutput, State]):
             return []
         slots = np.rint((ts[ok] - spec.origin_ns) / spec.step_ns).astype(np.int64)
         nan = np.full(slots.size, np.nan, dtype=np.float32)
-        values = {v.name: cols[v.name][ok] if v.name in cols else nan for v in spec.variables}
+        values: dict[str, npt.NDArray[np.generic]] = {
+            v.name: cols[v.name][ok] if v.name in cols else nan for v in spec.variables
+        }
         rows = np.full(slots.size, self._ctx.row, dtype=np.int64)
-        return [CellBatch(spec.name, rows, slots, values)]  # type: ignore[dict-item]
+        return [CellBatch(spec.name, rows, slots, values)]
 
     def snapshot(self) -> State:
         return {

@@ -1,9 +1,9 @@
 """Eddy-covariance: sites, flux series (JSON, CSV, FLUXNET), live push of raw rows.
 
-    GET  /v1/ec/sites                                      configured and simulated sites
-    GET  /v1/ec/{site}/fluxes?start=&end=&format=json|csv|fluxnet
-    POST /v1/ingest/ec/{site}      raw rows (JSON columns/rows, NDJSON, CSV; chunked is fine)
-    WS   /v1/ingest/ec/{site}      one JSON batch per message, each acknowledged once durable
+GET  /v1/ec/sites                                      configured and simulated sites
+GET  /v1/ec/{site}/fluxes?start=&end=&format=json|csv|fluxnet
+POST /v1/ingest/ec/{site}      raw rows (JSON columns/rows, NDJSON, CSV; chunked is fine)
+WS   /v1/ingest/ec/{site}      one JSON batch per message, each acknowledged once durable
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ class DropFolder:
     def scan(self, now_ns: int | None = None) -> list[Path]:
         """Files ready to read: settled and not yet read in this state."""
         now_ns = time.time_ns() if now_ns is None else now_ns
-        ready = []
+        ready: list[Path] = []
         if not self.root.is_dir():
             return ready
         done = self._done()
@@ -122,7 +122,9 @@ class DropFolder:
         for p in sorted(set(pidx.tolist())):
             sel = pidx == p
             entries.append(
-                JournalEntry(site.id, EC_RAW, encode_ec_raw(ts[sel], {k: v[sel] for k, v in columns.items()}))
+                JournalEntry(
+                    site.id, EC_RAW, encode_ec_raw(ts[sel], {k: v[sel] for k, v in columns.items()})
+                )
             )
         self.journal.append_routed(entries)
         JOURNAL_APPENDED.labels(SOURCE).inc(len(entries))

@@ -156,7 +156,7 @@ def _convert(var: str, x: npt.NDArray[np.float32], site: EcSiteSettings) -> None
     u = site.units
     if var in ("u", "v", "w") and u.wind == "cm_s":
         x *= np.float32(0.01)
-    elif var == "ts" and u.ts == "celsius" or var == "air_t" and u.air_t == "celsius":
+    elif (var == "ts" and u.ts == "celsius") or (var == "air_t" and u.air_t == "celsius"):
         x += np.float32(273.15)
     elif var == "pressure":
         x *= np.float32({"pa": 1.0, "hpa": 100.0, "kpa": 1000.0}[u.pressure])

@@ -405,7 +405,7 @@ def from_eddypro_metadata(path: Path, site_id: str | None = None) -> EcSiteSetti
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
         text = path.read_text(errors="replace")
-        parser.read_string("\n".join(l for l in text.splitlines() if not l.startswith(";")))
+        parser.read_string("\n".join(ln for ln in text.splitlines() if not ln.startswith(";")))
     except (OSError, configparser.Error) as exc:
         raise EcSettingsError(f"{path}: not an EddyPro metadata file: {exc}") from None
     flat: dict[str, str] = {}
@@ -512,7 +512,7 @@ def from_eddypro_metadata(path: Path, site_id: str | None = None) -> EcSiteSetti
                 w=columns["w"],
                 ts=columns["ts"],
             ),
-            units=UnitSettings(**units),  # type: ignore[arg-type]
+            units=UnitSettings(**units),
             methods=MethodSettings(
                 lag_co2=lags.get("co2"), lag_h2o=lags.get("h2o"), lag_ch4=lags.get("ch4")
             ),
@@ -597,7 +597,7 @@ def from_icos_ecmd(path: Path, at: datetime | None = None) -> EcSiteSettings:
             ),
             gas=GasAnalyzerSettings(
                 model=gas_model,
-                path=text("GA_PATH") or None,  # type: ignore[arg-type]
+                path=text("GA_PATH") or None,
                 northward_separation_m=num("GA_NORTHWARD_SEPARATION", 0.0) / 100.0,
                 eastward_separation_m=num("GA_EASTWARD_SEPARATION", 0.0) / 100.0,
                 vertical_separation_m=num("GA_VERTICAL_SEPARATION", 0.0) / 100.0,
@@ -619,9 +619,9 @@ def from_icos_ecmd(path: Path, at: datetime | None = None) -> EcSiteSettings:
             ),
             units=UnitSettings(
                 wind="m_s",
-                ts=sonic_units.get(text("T_SONIC_UNITS"), "kelvin"),  # type: ignore[arg-type]
-                co2=_gas_unit(text("CO2_MEASURE_TYPE"), text("CO2_UNITS"), "CO2"),  # type: ignore[arg-type]
-                h2o=_gas_unit(text("H2O_MEASURE_TYPE"), text("H2O_UNITS"), "H2O"),  # type: ignore[arg-type]
+                ts=sonic_units.get(text("T_SONIC_UNITS"), "kelvin"),
+                co2=_gas_unit(text("CO2_MEASURE_TYPE"), text("CO2_UNITS"), "CO2"),
+                h2o=_gas_unit(text("H2O_MEASURE_TYPE"), text("H2O_UNITS"), "H2O"),
             ),
             timestamps="end" if text("EXTERNAL_TIMESTAMP") == "end" else "start",
         )
@@ -672,9 +672,10 @@ def planar_fit_sectors(path: Path) -> list[PlanarFitSector]:
     return out
 
 
-_MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+_MONTHS = [
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+]  # fmt: skip
 
 InSituLowPass = tuple[
     float, tuple[float, float, float], float | None, tuple[float, float], tuple[float, float]

@@ -69,7 +69,7 @@ def tower_period(
     h2o = 12.0 + sq * (0.5 * a + np.sqrt(0.75) * g)
     # The gases arrive `lag` samples after the wind and temperature they were sampled with.
     w, u, v, t = w[lag:], u[lag:], v[lag:], t[lag:]
-    co2, h2o = co2[: n], h2o[: n]
+    co2, h2o = co2[:n], h2o[:n]
     # Mean wind from a tower-specific direction, into the sonic's axes, with a small tilt.
     heading = np.deg2rad(40.0 + 70.0 * tower)
     us = u * np.cos(heading) - v * np.sin(heading)

@@ -68,9 +68,9 @@ def test_clean_file_has_no_errors(clean: ProcessResult) -> None:
 @pytest.mark.parametrize(
     ("case", "rows", "fn", "reason"),
     [
-        ("truncated lines", range(100, 110), lambda l: l[: len(l) // 2], "wrong_column_count"),
+        ("truncated lines", range(100, 110), lambda ln: ln[: len(ln) // 2], "wrong_column_count"),
         ("text in numeric column", range(200, 230), set_field(5, "ERR"), "not_numeric"),
-        ("extra field", range(300, 305), lambda l: l + ",1", "wrong_column_count"),
+        ("extra field", range(300, 305), lambda ln: ln + ",1", "wrong_column_count"),
         ("bad timestamp", range(400, 402), set_field(0, '"2012-13-45 99:00"'), "bad_timestamp"),
     ],
 )

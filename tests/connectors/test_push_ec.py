@@ -42,8 +42,20 @@ id = "US-toa5"
 averaging_min = 15
 sonic = { model = "csat3", height_m = 7.11, north_offset_deg = 33.0 }
 gas = { model = "li7500", northward_separation_m = -0.06, eastward_separation_m = 0.15 }
-columns = { u = "Ux", v = "Uy", w = "Uz", ts = "Ts", co2 = "co2", h2o = "h2o", pressure = "press", diag_sonic = "diag_csat" }
-units = { ts = "celsius", pressure = "kpa", co2 = "mass_density_mg", h2o = "mass_density_g" }
+[ec.sites.columns]
+u = "Ux"
+v = "Uy"
+w = "Uz"
+ts = "Ts"
+co2 = "co2"
+h2o = "h2o"
+pressure = "press"
+diag_sonic = "diag_csat"
+[ec.sites.units]
+ts = "celsius"
+pressure = "kpa"
+co2 = "mass_density_mg"
+h2o = "mass_density_g"
 """
 
 
@@ -97,9 +109,7 @@ def test_chunked_csv_and_ndjson_push(client: TestClient, config: Config) -> None
         for k in range(0, len(lines), 7):
             yield ("\n".join(lines[k : k + 7]) + "\n").encode()
 
-    r = client.post(
-        "/v1/ingest/ec/tower-a", content=chunks(), headers={"content-type": "text/csv"}
-    )
+    r = client.post("/v1/ingest/ec/tower-a", content=chunks(), headers={"content-type": "text/csv"})
     assert r.status_code == 202, r.text
     assert r.json()["accepted"] == 30 and r.json()["rejected"][0]["index"] == 30
     nd = b"\n".join(
@@ -145,9 +155,10 @@ def test_websocket_batches_are_each_acknowledged(client: TestClient, config: Con
 def test_websocket_unknown_site_is_closed(client: TestClient) -> None:
     from starlette.websockets import WebSocketDisconnect
 
-    with client.websocket_connect("/v1/ingest/ec/nowhere") as ws, pytest.raises(
-        WebSocketDisconnect
-    ) as exc:
+    with (
+        client.websocket_connect("/v1/ingest/ec/nowhere") as ws,
+        pytest.raises(WebSocketDisconnect) as exc,
+    ):
         ws.receive_text()
     assert exc.value.code == 4404
 

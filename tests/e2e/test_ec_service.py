@@ -41,7 +41,8 @@ id = "pushed-tower"
 sampling_hz = 10
 averaging_min = 0.5
 sonic = { model = "csat3", height_m = 4.0 }
-gas = { model = "generic", path = "open", path_length_m = 0.127, path_diameter_m = 0.0095, response_time_s = 0.1 }
+gas = { model = "generic", path = "open", path_length_m = 0.127, path_diameter_m = 0.0095, \
+        response_time_s = 0.1 }
 columns = { pressure = "PA" }
 units = { co2 = "mixing_ratio", h2o = "mixing_ratio" }
 methods = { lag_co2 = [0.3, 0.0, 1.3], lag_h2o = [0.3, 0.0, 1.3] }

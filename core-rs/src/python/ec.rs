@@ -14,9 +14,9 @@ use pyo3::types::{PyDict, PyList};
 use super::boundary::compute;
 use super::errors::InputError;
 use crate::ec::{
-    DiagRule, EcConfig, EcError, Footprint, GasAnalyzer, GasPath, GasUnit, InSituLowPass,
+    Detrend, DiagRule, EcConfig, EcError, Footprint, GasAnalyzer, GasPath, GasUnit, InSituLowPass,
     LagMethod, LagSetting, LagWindow, PeriodFlag, PeriodResult, PlanarFitSector, PlanarFitSectors,
-    RandomUncertainty, RawPeriod, Detrend, Rotation, Separation, Site, Sonic, SpectralCorrection, Tube, Var,
+    RandomUncertainty, RawPeriod, Rotation, Separation, Site, Sonic, SpectralCorrection, Tube, Var,
     Workspace,
 };
 
@@ -38,13 +38,10 @@ impl<'py> Keys<'_, 'py> {
     fn opt<T: FromPyObjectOwned<'py>>(&mut self, key: &str) -> PyResult<Option<T>> {
         match self.raw(key)? {
             None => Ok(None),
-            Some(v) => v
-                .extract::<T>()
-                .map(Some)
-                .map_err(|e| {
-                    let e: PyErr = e.into();
-                    InputError::new_err(format!("ec config: {key}: {e}"))
-                }),
+            Some(v) => v.extract::<T>().map(Some).map_err(|e| {
+                let e: PyErr = e.into();
+                InputError::new_err(format!("ec config: {key}: {e}"))
+            }),
         }
     }
 
@@ -100,7 +97,13 @@ fn diag_rule(k: &mut Keys, key: &str, default: DiagRule) -> PyResult<DiagRule> {
         "ignore" => DiagRule::Ignore,
         "any_bit_set" => DiagRule::AnyBitSet(mask),
         "all_bits_set" => DiagRule::AllBitsSet(mask),
-        _ => return Err(bad(key, &rule, "expected ignore, any_bit_set or all_bits_set")),
+        _ => {
+            return Err(bad(
+                key,
+                &rule,
+                "expected ignore, any_bit_set or all_bits_set",
+            ));
+        }
     })
 }
 
@@ -114,6 +117,9 @@ fn lag_setting(k: &mut Keys, key: &str) -> PyResult<LagSetting> {
         }),
     })
 }
+
+/// (co2_fc_hz, h2o_fc_exp, ch4_fc_hz, unstable (c1, c2), stable (c1, c2)).
+type InSituTuple = (f64, [f64; 3], Option<f64>, (f64, f64), (f64, f64));
 
 /// Builds an [`EcConfig`] from the flat dict of `EcSiteSettings.kernel_config()`.
 fn parse_config(dict: &Bound<'_, PyDict>) -> PyResult<EcConfig> {
@@ -239,8 +245,7 @@ fn parse_config(dict: &Bound<'_, PyDict>) -> PyResult<EcConfig> {
         "none" => SpectralCorrection::None,
         "moncrieff1997" => SpectralCorrection::Moncrieff1997 { sensor_separation },
         "ibrom2007" => {
-            let p: Option<(f64, [f64; 3], Option<f64>, (f64, f64), (f64, f64))> =
-                k.opt("in_situ_low_pass")?;
+            let p: Option<InSituTuple> = k.opt("in_situ_low_pass")?;
             let Some((co2_fc_hz, h2o_fc_exp, ch4_fc_hz, unstable, stable)) = p else {
                 return Err(bad(
                     "spectral",
@@ -359,9 +364,11 @@ impl EcProcessor {
         let mut arrays: Vec<Option<PyReadonlyArray1<'py, f32>>> = Vec::with_capacity(12);
         for name in COLUMNS {
             let a = match columns.get_item(name)? {
-                Some(v) if !v.is_none() => Some(v.extract::<PyReadonlyArray1<'py, f32>>().map_err(
-                    |e| InputError::new_err(format!("column {name}: expected a float32 array: {e}")),
-                )?),
+                Some(v) if !v.is_none() => {
+                    Some(v.extract::<PyReadonlyArray1<'py, f32>>().map_err(|e| {
+                        InputError::new_err(format!("column {name}: expected a float32 array: {e}"))
+                    })?)
+                }
                 _ => None,
             };
             if let Some(a) = &a
@@ -518,9 +525,18 @@ fn fluxnet_values(r: &PeriodResult) -> Vec<(&'static str, f64)> {
         ("CO2_MIXING_RATIO", nan(r.means.co2.map(|g| g.mixing_ratio))),
         ("H2O_MIXING_RATIO", nan(r.means.h2o.map(|g| g.mixing_ratio))),
         ("CH4_MIXING_RATIO", nan(r.means.ch4.map(|g| g.mixing_ratio))),
-        ("CO2_MOLAR_DENSITY", nan(r.means.co2.map(|g| g.molar_density))),
-        ("H2O_MOLAR_DENSITY", nan(r.means.h2o.map(|g| g.molar_density))),
-        ("CH4_MOLAR_DENSITY", nan(r.means.ch4.map(|g| g.molar_density))),
+        (
+            "CO2_MOLAR_DENSITY",
+            nan(r.means.co2.map(|g| g.molar_density)),
+        ),
+        (
+            "H2O_MOLAR_DENSITY",
+            nan(r.means.h2o.map(|g| g.molar_density)),
+        ),
+        (
+            "CH4_MOLAR_DENSITY",
+            nan(r.means.ch4.map(|g| g.molar_density)),
+        ),
         ("N_SAMPLES", r.n_samples as f64),
         ("N_USED", r.n_used as f64),
         ("MISSING_FRACTION", r.missing_fraction),
@@ -590,7 +606,10 @@ fn fluxnet_values(r: &PeriodResult) -> Vec<(&'static str, f64)> {
     ] {
         out.push((actual, nan(lag.map(|l| l.seconds))));
         out.push((nominal, nan(lag.map(|l| l.nominal_s))));
-        out.push((default, nan(lag.map(|l| f64::from(u8::from(l.default_used))))));
+        out.push((
+            default,
+            nan(lag.map(|l| f64::from(u8::from(l.default_used)))),
+        ));
     }
     let fp = r.footprint.as_ref();
     out.extend([
