@@ -51,3 +51,14 @@ class timestamps:  # the `timestamps` submodule
     def parse_iso8601(
         buffer: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]: ...
+
+class ec:  # the `ec` submodule
+    class EcProcessor:
+        """One measurement system: its kernel configuration and a reusable workspace."""
+
+        def __init__(self, config: dict[str, object]) -> None: ...
+        @property
+        def expected_samples(self) -> int: ...
+        def process(
+            self, columns: dict[str, npt.NDArray[np.float32]]
+        ) -> tuple[dict[str, float], list[str]]: ...

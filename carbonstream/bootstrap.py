@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from carbonstream.config import Config, EntitySettings, MeterStream
+from connectors.ec.settings import EcSiteSettings
 from storage.factors import FactorTable
 from storage.journal import Journal
 from storage.metadata import MetadataDB
-from storage.products import ENTITIES_AXIS, METERS_AXIS
+from storage.products import EC_AXIS, ENTITIES_AXIS, METERS_AXIS
 
 
 def meter_attrs(m: MeterStream) -> dict[str, Any]:
@@ -22,6 +23,17 @@ def meter_attrs(m: MeterStream) -> dict[str, Any]:
 
 def entity_attrs(e: EntitySettings) -> dict[str, Any]:
     return e.model_dump(exclude={"id"})
+
+
+def ec_site_attrs(s: EcSiteSettings) -> dict[str, Any]:
+    return {
+        "averaging_min": s.averaging_min,
+        "sampling_hz": s.sampling_hz,
+        "latitude_deg": s.latitude_deg,
+        "longitude_deg": s.longitude_deg,
+        "sonic": s.sonic.model,
+        "gas": s.gas.model,
+    }
 
 
 def prepare_data_dir(config: Config) -> None:
@@ -34,6 +46,9 @@ def prepare_data_dir(config: Config) -> None:
             db.register_streams(ENTITIES_AXIS, {e.id: entity_attrs(e) for e in config.entities})
         if config.streams.meters:
             db.register_streams(METERS_AXIS, {m.id: meter_attrs(m) for m in config.streams.meters})
+        sites = config.ec.all_sites()
+        if sites:
+            db.register_streams(EC_AXIS, {s.id: ec_site_attrs(s) for s in sites})
     finally:
         db.close()
     factors = FactorTable(layout.metadata_db)

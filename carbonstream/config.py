@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from connectors.ec.settings import EcSettings
 from storage.entities import EntityTreeError, check_hierarchy
 from storage.layout import DataLayout
 
@@ -312,6 +313,9 @@ class Config(Section):
         default_factory=list, description="Declared entities ([[entities]] tables)."
     )
     rollups: RollupSettings = Field(default_factory=RollupSettings, description="Entity roll-ups.")
+    ec: EcSettings = Field(
+        default_factory=EcSettings, description="Eddy-covariance sites, inputs and products."
+    )
 
     @model_validator(mode="after")
     def _entities_fit(self) -> Config:

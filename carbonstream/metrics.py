@@ -51,3 +51,13 @@ ZARR_FLUSH_SECONDS = Histogram(
     ["product"],
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+EC_SAMPLES = Counter(
+    "carbonstream_ec_samples",
+    "Raw eddy-covariance samples seen by the flow, by outcome (received, late, off_grid)",
+    ["outcome"],
+)
+EC_PERIODS = Counter(
+    "carbonstream_ec_periods",
+    "Averaging periods processed by the EC kernel, by outcome (ok, flagged, error)",
+    ["outcome"],
+)

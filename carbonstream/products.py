@@ -5,6 +5,8 @@ from __future__ import annotations
 from carbonstream.config import Config
 from storage.products import (
     ProductSpec,
+    ec_flux,
+    ec_raw,
     entities_day,
     entities_interval,
     entities_month,
@@ -43,5 +45,30 @@ def entity_specs(config: Config) -> dict[str, ProductSpec]:
 
 def product_specs(config: Config) -> dict[str, ProductSpec]:
     """Every product of the configuration, by name."""
-    specs = [meters_interval_spec(config), *entity_specs(config).values()]
+    specs = [
+        meters_interval_spec(config),
+        *entity_specs(config).values(),
+        *ec_flux_specs(config).values(),
+        *ec_raw_specs(config).values(),
+    ]
     return {s.name: s for s in specs}
+
+
+def ec_flux_specs(config: Config) -> dict[float, ProductSpec]:
+    """averaging period (s) -> the ec/flux_<N>min product of the sites with that period."""
+    from connectors.ec.fluxnet import VARIABLES
+
+    e = config.ec
+    origin_ns = int(e.origin.timestamp()) * NS
+    periods = sorted({s.period_s for s in e.all_sites()})
+    return {p: ec_flux(p, origin_ns, e.chunk_streams, e.chunk_time, VARIABLES) for p in periods}
+
+
+def ec_raw_specs(config: Config) -> dict[float, ProductSpec]:
+    """sampling rate (Hz) -> the ec/raw_<N>hz product of the sites archiving raw data."""
+    e = config.ec
+    if e.raw_origin is None:
+        return {}
+    origin_ns = int(e.raw_origin.timestamp()) * NS
+    rates = sorted({s.sampling_hz for s in e.all_sites() if s.archive_raw})
+    return {r: ec_raw(r, origin_ns) for r in rates}

@@ -11,6 +11,7 @@ and the period labels are still UTC instants.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -234,4 +235,72 @@ def entities_month(origin_ns: int, offset_ns: int, chunk_streams: int) -> Produc
         attrs={"title": "Entity roll-ups per calendar month", "method": "sum of the month's days"},
         calendar="month",
         offset_ns=offset_ns,
+    )
+
+
+EC_AXIS = "ec"
+"""Stream registry axis of eddy-covariance sites (towers)."""
+
+EC_RAW_VARIABLES: dict[str, tuple[str, str]] = {
+    "u": ("m s-1", "wind along the sonic's x axis"),
+    "v": ("m s-1", "wind along the sonic's y axis"),
+    "w": ("m s-1", "vertical wind (sonic axes)"),
+    "ts": ("K", "sonic temperature"),
+    "co2": ("as configured", "CO2 as delivered by the analyser"),
+    "h2o": ("as configured", "H2O as delivered by the analyser"),
+    "ch4": ("as configured", "CH4 as delivered by the analyser"),
+    "pressure_pa": ("Pa", "air pressure"),
+    "air_t_k": ("K", "air temperature"),
+    "diag_sonic": ("1", "sonic diagnostic word"),
+    "diag_gas": ("1", "gas analyser diagnostic word"),
+    "diag_ch4": ("1", "CH4 analyser diagnostic word"),
+}
+
+
+def ec_flux(
+    averaging_s: float,
+    origin_ns: int,
+    chunk_streams: int,
+    chunk_time: int,
+    variables: Mapping[str, tuple[str, str]],
+) -> ProductSpec:
+    """Fluxes of every site with this averaging period (FLUXNET names and units)."""
+    return ProductSpec(
+        name=ec_flux_name(averaging_s),
+        axis=EC_AXIS,
+        origin_ns=origin_ns,
+        step_ns=round(averaging_s * 1e9),
+        chunk_streams=chunk_streams,
+        chunk_time=chunk_time,
+        variables=tuple(
+            Variable(n, "float64", {"units": units, "long_name": long_name, "fluxnet_name": n})
+            for n, (units, long_name) in variables.items()
+        ),
+        attrs={
+            "title": "Eddy-covariance fluxes (FLUXNET variable names and units)",
+            "method": "EddyPro-equivalent processing in carbonstream's Rust core",
+            "missing_value_in_fluxnet_files": -9999,
+        },
+    )
+
+
+def ec_flux_name(averaging_s: float) -> str:
+    minutes = averaging_s / 60.0
+    return f"ec/flux_{minutes:g}min".replace(".", "p")
+
+
+def ec_raw(sampling_hz: float, origin_ns: int) -> ProductSpec:
+    """The raw samples of the sites that archive them (one row per site, 30-min time chunks)."""
+    return ProductSpec(
+        name=f"ec/raw_{sampling_hz:g}hz".replace(".", "p"),
+        axis=EC_AXIS,
+        origin_ns=origin_ns,
+        step_ns=round(1e9 / sampling_hz),
+        chunk_streams=1,
+        chunk_time=round(sampling_hz * 1800),
+        variables=tuple(
+            Variable(n, "float32", {"units": u, "long_name": ln})
+            for n, (u, ln) in EC_RAW_VARIABLES.items()
+        ),
+        attrs={"title": "Raw eddy-covariance samples", "time_label": "start of the sample"},
     )

@@ -6,11 +6,14 @@ matching one. Adding a kind means adding its schema here and a branch in stream/
 
 from __future__ import annotations
 
+import io
+from collections.abc import Mapping
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from storage.codec import decode_table, encode_table
+from storage.codec import PayloadError, decode_table, encode_table
 
 METER_READINGS = "meter_readings"
 """Cumulative register readings: meter id, timestamp (UTC epoch ns), register value."""
@@ -34,3 +37,61 @@ def encode_meter_readings(
 
 def decode_meter_readings(payload: bytes) -> pl.DataFrame:
     return decode_table(payload, METER_READINGS_SCHEMA)
+
+
+EC_RAW = "ec_raw"
+"""One tower's batch of raw high-frequency rows: `ts_ns` (int64, UTC epoch ns, start of each
+sample) and float32 columns named as the EC kernel's inputs (u, v, w, ts [K], co2, h2o, ch4,
+pressure_pa, air_t_k, diag_sonic, diag_gas, diag_ch4); u, v, w and ts are required. The journal
+record's stream is the site id."""
+
+EC_COLUMNS: tuple[str, ...] = (
+    "u",
+    "v",
+    "w",
+    "ts",
+    "co2",
+    "h2o",
+    "ch4",
+    "pressure_pa",
+    "air_t_k",
+    "diag_sonic",
+    "diag_gas",
+    "diag_ch4",
+)
+EC_REQUIRED: tuple[str, ...] = ("u", "v", "w", "ts")
+
+
+def encode_ec_raw(
+    ts_ns: npt.NDArray[np.int64], columns: Mapping[str, npt.NDArray[np.floating]]
+) -> bytes:
+    unknown = sorted(set(columns) - set(EC_COLUMNS))
+    if unknown:
+        raise ValueError(f"unknown EC column(s) {unknown}; columns are {list(EC_COLUMNS)}")
+    data: dict[str, pl.Series] = {"ts_ns": pl.Series("ts_ns", ts_ns, pl.Int64())}
+    for name in EC_COLUMNS:
+        if name in columns:
+            data[name] = pl.Series(name, np.asarray(columns[name], dtype=np.float32), pl.Float32())
+    return encode_table(pl.DataFrame(data))
+
+
+def decode_ec_raw(
+    payload: bytes,
+) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.float32]]]:
+    """(ts_ns, columns); raises PayloadError when required columns or types are wrong."""
+    schema: dict[str, pl.DataType] = {"ts_ns": pl.Int64()}
+    schema.update({c: pl.Float32() for c in EC_REQUIRED})
+    frame = decode_table(payload, schema)  # checks the required columns
+    full = pl.read_ipc_stream(io.BytesIO(payload))
+    if full["ts_ns"].null_count():
+        raise PayloadError("ts_ns has missing values")
+    ts = frame["ts_ns"].to_numpy()
+    out: dict[str, npt.NDArray[np.float32]] = {}
+    for name in EC_COLUMNS:
+        if name in full.columns:
+            try:
+                col = full[name].cast(pl.Float32, strict=True)
+            except Exception as exc:
+                raise PayloadError(f"column {name} is not numeric: {exc}") from exc
+            out[name] = col.fill_null(float("nan")).to_numpy().astype(np.float32, copy=False)
+    return ts, out

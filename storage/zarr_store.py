@@ -377,13 +377,15 @@ class ProductReader:
         arrays = self._current()
         if arrays is None or width == 0 or not rows:
             return out
-        n_streams, n_slots = arrays[names[0]].shape
         row_arr = np.asarray(rows, dtype=np.int64)
-        present = np.flatnonzero((row_arr >= 0) & (row_arr < n_streams))
-        lo, hi = max(slot0, 0), min(slot1, n_slots)
-        if present.size == 0 or hi <= lo:
-            return out
         for n in names:
+            # Clipped per array: while another process grows the group, handles opened just
+            # now can disagree on the shape (some arrays already grown, some not).
+            n_streams, n_slots = arrays[n].shape
+            present = np.flatnonzero((row_arr >= 0) & (row_arr < n_streams))
+            lo, hi = max(slot0, 0), min(slot1, n_slots)
+            if present.size == 0 or hi <= lo:
+                continue
             part = arrays[n].get_orthogonal_selection((row_arr[present], slice(lo, hi)))
             out[n][present, lo - slot0 : hi - slot0] = part
         return out

@@ -10,6 +10,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+use crate::ec::EcError;
 use crate::grid::GridError;
 use crate::meters::{CounterError, RollupError};
 use crate::timestamps::TimestampError;
@@ -66,6 +67,12 @@ impl From<RollupError> for PyErr {
 
 impl From<TimestampError> for PyErr {
     fn from(e: TimestampError) -> PyErr {
+        InputError::new_err(e.to_string())
+    }
+}
+
+impl From<EcError> for PyErr {
+    fn from(e: EcError) -> PyErr {
         InputError::new_err(e.to_string())
     }
 }

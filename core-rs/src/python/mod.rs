@@ -2,11 +2,13 @@
 //!
 //! This layer only converts: numpy arrays in, slices to the pure-Rust kernels with the GIL released,
 //! arrays and exceptions out. One `register` per core module keeps the names aligned:
-//! `core-rs/src/meters/` <-> `python/meters.rs` <-> `_core.meters` <-> `stream/meters.py`.
+//! `core-rs/src/meters/` <-> `python/meters.rs` <-> `_core.meters` <-> `stream/meters.py`, and
+//! likewise `ec`.
 
 use pyo3::prelude::*;
 
 mod boundary;
+mod ec;
 mod errors;
 mod meters;
 mod timestamps;
@@ -17,5 +19,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     meters::register(m)?;
     timestamps::register(m)?;
+    ec::register(m)?;
     Ok(())
 }
