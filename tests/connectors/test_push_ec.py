@@ -1,7 +1,8 @@
 """Live push of raw EC rows over HTTP (plain and chunked) and WebSocket, and the drop folder.
 
-The API app runs in-process (FastAPI TestClient) on a real data directory; what it acknowledges
-must be in the journal, decoded exactly, and every refused row or file counted with its reason.
+The API is served by uvicorn on a loopback port (tests/live_api.py) on a real data directory;
+what it acknowledges must be in the journal, decoded exactly, and every refused row or file
+counted with its reason.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import orjson
 import pytest
-from fastapi.testclient import TestClient
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
-from api.app import create_app
 from carbonstream.bootstrap import prepare_data_dir
 from carbonstream.config import Config
 from connectors.ec.drop_folder import DropFolder
@@ -23,6 +25,7 @@ from connectors.push.ec import EcBodyError, parse_ec_body
 from storage.journal import Journal, JournalReader
 from storage.metadata import MetadataDB
 from storage.records import EC_RAW, decode_ec_raw
+from tests.live_api import live_api
 
 S = 10**9
 T0 = 1_772_323_200 * S
@@ -67,9 +70,13 @@ def config(make_config: Callable[[str], Config]) -> Config:
 
 
 @pytest.fixture
-def client(config: Config) -> Iterator[TestClient]:
-    with TestClient(create_app(config)) as c:
+def client(config: Config) -> Iterator[httpx.Client]:
+    with live_api(config) as url, httpx.Client(base_url=url, timeout=30) as c:
         yield c
+
+
+def ws_url(client: httpx.Client, path: str) -> str:
+    return str(client.base_url).replace("http://", "ws://").rstrip("/") + path
 
 
 def journaled(config: Config) -> list[tuple[str, np.ndarray, dict[str, np.ndarray]]]:
@@ -89,7 +96,7 @@ def columnar(n: int, t0: int = T0) -> dict[str, list[float] | list[int]]:
     return {"ts_ns": ts, "u": [1.0] * n, "v": [0.5] * n, "w": [0.1] * n, "ts": [300.0] * n}
 
 
-def test_http_push_is_acknowledged_once_durable(client: TestClient, config: Config) -> None:
+def test_http_push_is_acknowledged_once_durable(client: httpx.Client, config: Config) -> None:
     body = columnar(50)
     body["co2"] = [400.0] * 48 + ["oops", None]  # type: ignore[list-item]
     r = client.post("/v1/ingest/ec/tower-a", content=orjson.dumps(body))
@@ -101,7 +108,7 @@ def test_http_push_is_acknowledged_once_durable(client: TestClient, config: Conf
     assert np.isnan(cols["co2"][48:]).all() and (cols["co2"][:48] == 400.0).all()
 
 
-def test_chunked_csv_and_ndjson_push(client: TestClient, config: Config) -> None:
+def test_chunked_csv_and_ndjson_push(client: httpx.Client, config: Config) -> None:
     lines = ["ts_ns,u,v,w,ts"] + [f"{T0 + k * S // 10},1,2,0.1,300" for k in range(30)]
     lines.append("garbage,1,2,3,4")
 
@@ -133,34 +140,32 @@ def test_chunked_csv_and_ndjson_push(client: TestClient, config: Config) -> None
     ],
 )
 def test_bad_pushes_are_refused_with_a_reason(
-    client: TestClient, path: str, body: bytes, status: int
+    client: httpx.Client, path: str, body: bytes, status: int
 ) -> None:
     r = client.post(path, content=body)
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
 
 
-def test_websocket_batches_are_each_acknowledged(client: TestClient, config: Config) -> None:
-    with client.websocket_connect("/v1/ingest/ec/tower-a") as ws:
+def test_websocket_batches_are_each_acknowledged(client: httpx.Client, config: Config) -> None:
+    with connect(ws_url(client, "/v1/ingest/ec/tower-a")) as ws:
         for k in range(3):
-            ws.send_text(orjson.dumps(columnar(10, T0 + k * S)).decode())
-            reply = orjson.loads(ws.receive_text())
+            ws.send(orjson.dumps(columnar(10, T0 + k * S)).decode())
+            reply = orjson.loads(ws.recv())
             assert reply["seq"] == k + 1 and reply["accepted"] == 10
             assert reply["journal"]["offset"] >= 1
-        ws.send_text("{broken")
-        assert "error" in orjson.loads(ws.receive_text())
+        ws.send("{broken")
+        assert "error" in orjson.loads(ws.recv())
     assert sum(len(ts) for _, ts, _ in journaled(config)) == 30
 
 
-def test_websocket_unknown_site_is_closed(client: TestClient) -> None:
-    from starlette.websockets import WebSocketDisconnect
-
+def test_websocket_unknown_site_is_closed(client: httpx.Client) -> None:
     with (
-        client.websocket_connect("/v1/ingest/ec/nowhere") as ws,
-        pytest.raises(WebSocketDisconnect) as exc,
+        connect(ws_url(client, "/v1/ingest/ec/nowhere")) as ws,
+        pytest.raises(ConnectionClosed) as exc,
     ):
-        ws.receive_text()
-    assert exc.value.code == 4404
+        ws.recv()
+    assert exc.value.rcvd is not None and exc.value.rcvd.code == 4404
 
 
 def test_body_shapes_parse_alike() -> None:
