@@ -83,6 +83,12 @@ class JournalSettings(Section):
         description="Records stay this long after every consumer has snapshotted past them "
         "(for inspection and re-processing), then are trimmed.",
     )
+    dedupe_window_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="A pushed batch re-sent within this window (after a lost acknowledgement) is "
+        "recognised by its content and not journaled twice.",
+    )
     read_batch: int = Field(
         64,
         ge=1,

@@ -54,9 +54,10 @@ async def _main(config: Config) -> int:
 
 async def _trim_forever(journal: Journal, config: Config) -> None:
     retention_ns = int(config.journal.retention_s * 1e9)
+    window_ns = int(config.journal.dedupe_window_s * 1e9)
     while True:
         await asyncio.sleep(TRIM_EVERY_S)
-        deleted = await asyncio.to_thread(journal.trim, retention_ns)
+        deleted = await asyncio.to_thread(journal.trim, retention_ns, window_ns)
         if deleted:
             log.info("journal: trimmed %d consumed records", deleted)
 

@@ -32,6 +32,11 @@ CREATE TABLE IF NOT EXISTS records (
     ingest_ns INTEGER NOT NULL,   -- when the journal accepted it (UTC epoch ns)
     payload   BLOB    NOT NULL
 );
+CREATE TABLE IF NOT EXISTS dedupe (
+    key       BLOB    PRIMARY KEY, -- content key of an idempotent append (e.g. a hash)
+    offset    INTEGER NOT NULL,    -- where that content was first appended
+    ingest_ns INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS consumers (
     consumer     TEXT PRIMARY KEY,
     next_offset  INTEGER NOT NULL,  -- first offset not yet covered by the consumer's last snapshot
@@ -54,6 +59,10 @@ class JournalEntry:
     stream: str
     kind: str
     payload: bytes
+    dedupe_key: bytes | None = None
+    """Makes the append idempotent: an entry whose key was appended before (within the dedupe
+    window) is not appended again, and the first offset is returned. A sender that re-sends
+    after a lost acknowledgement then changes nothing, not even the journal."""
 
 
 @dataclass(frozen=True)
@@ -140,21 +149,36 @@ class Journal:
         with self._locks[partition]:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                offsets = [
-                    int(
-                        conn.execute(
-                            "INSERT INTO records (stream, kind, ingest_ns, payload) "
-                            "VALUES (?, ?, ?, ?) RETURNING offset",
-                            (e.stream, e.kind, now, e.payload),
-                        ).fetchone()[0]
-                    )
-                    for e in entries
-                ]
+                offsets = [self._insert(conn, e, now) for e in entries]
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         return offsets
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, e: JournalEntry, now: int) -> int:
+        """Inserts one entry inside the caller's transaction (so the dedupe key and the record
+        are committed together, or neither is)."""
+        if e.dedupe_key is not None:
+            seen = conn.execute(
+                "SELECT offset FROM dedupe WHERE key = ?", (e.dedupe_key,)
+            ).fetchone()
+            if seen is not None:
+                return int(seen[0])
+        offset = int(
+            conn.execute(
+                "INSERT INTO records (stream, kind, ingest_ns, payload) "
+                "VALUES (?, ?, ?, ?) RETURNING offset",
+                (e.stream, e.kind, now, e.payload),
+            ).fetchone()[0]
+        )
+        if e.dedupe_key is not None:
+            conn.execute(
+                "INSERT INTO dedupe (key, offset, ingest_ns) VALUES (?, ?, ?)",
+                (e.dedupe_key, offset, now),
+            )
+        return offset
 
     def append_routed(self, entries: Sequence[JournalEntry]) -> list[tuple[int, int]]:
         """Appends entries to the partitions their keys route to; returns (partition, offset)."""
@@ -193,17 +217,20 @@ class Journal:
             )
         return out
 
-    def trim(self, retention_ns: int) -> int:
-        """Deletes records that every consumer passed two snapshots ago and older than retention.
+    def trim(self, retention_ns: int, dedupe_window_ns: int = 86_400 * 10**9) -> int:
+        """Deletes records that every consumer passed two snapshots ago and older than retention,
+        and dedupe keys older than the dedupe window.
 
         Two snapshots back, because the latest snapshot a source took may not be committed by the
         dataflow yet when a crash happens; the one before it is. Returns the number of rows deleted.
         """
         deleted = 0
-        cutoff = time.time_ns() - retention_ns
+        now = time.time_ns()
+        cutoff = now - retention_ns
         for p in range(self.partitions):
             with self._locks[p]:
                 conn = self._conns[p]
+                conn.execute("DELETE FROM dedupe WHERE ingest_ns < ?", (now - dedupe_window_ns,))
                 row = conn.execute("SELECT min(prev_offset) FROM consumers").fetchone()
                 if not row or row[0] is None:
                     continue

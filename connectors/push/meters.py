@@ -19,6 +19,7 @@ is a conflict, kept as a dead letter. Meters must be registered before data is p
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -143,6 +144,13 @@ def _timestamps_ns(ts: pl.Series) -> tuple[pl.Series, pl.Series]:
     joined = text.fill_null("").str.join("").item() if len(text) else ""
     buffer = np.frombuffer(joined.encode(), dtype=np.uint8)
     ns_values, error = timestamps.parse_iso8601(buffer, offsets)
+    # Text formats (CSV) carry epoch seconds as text too: a cell that is not ISO but a number.
+    syntax = np.flatnonzero(error == 1)
+    if syntax.size:
+        as_number = text.gather(syntax).cast(pl.Float64, strict=False).to_numpy()
+        numeric = np.isfinite(as_number) & (np.abs(as_number) <= 1e11)
+        ns_values[syntax[numeric]] = np.round(as_number[numeric] * 1e9).astype(np.int64)
+        error[syntax[numeric]] = 0
     ns = pl.DataFrame({"ns": ns_values, "ok": error == 0}).select(ns=pl.when("ok").then("ns"))["ns"]
     msg = np.array(_TIMESTAMP_ERRORS, dtype=object)[error]
     return ns, pl.Series("msg", msg, dtype=pl.String)
@@ -318,7 +326,10 @@ def journal_batch(journal: Journal, batch: ParsedBatch) -> list[tuple[int, int]]
     placed = []
     for (p,), sub in frame.group_by("partition", maintain_order=True):
         payload = encode_meter_readings(sub["meter"], sub["ts_ns"], sub["value"])
-        (offset,) = journal.append(int(p), [JournalEntry(SOURCE, METER_READINGS, payload)])
+        # The same rows re-sent (an answer lost, a client retrying) make the same payload: the
+        # journal keeps them once.
+        key = hashlib.blake2b(payload, digest_size=16, person=b"push.meters").digest()
+        (offset,) = journal.append(int(p), [JournalEntry(SOURCE, METER_READINGS, payload, key)])
         crash_point("push.after_append")
         placed.append((int(p), offset))
     JOURNAL_APPENDED.labels(SOURCE).inc(len(placed))

@@ -115,6 +115,13 @@ def test_timestamps_are_exact_utc_ns_in_every_format(
     assert batch.valid["value"].to_list() == [1.0, 2.0]
 
 
+def test_epoch_seconds_as_text_in_csv() -> None:
+    body = b"meter,ts,value\nm-1,1772323200.5,2\nm-1,1e15,3\nm-1,12abc,4\n"
+    batch = parse_batch(body, "text/csv", KNOWN, 10)
+    assert batch.valid["ts_ns"].to_list() == [1_772_323_200_500_000_000]
+    assert [r.reason for r in batch.rejected] == ["bad_timestamp", "bad_timestamp"]
+
+
 def test_numeric_epoch_seconds_in_json_and_columnar_bodies() -> None:
     batch = parse_batch(*as_json([{"meter": "m-1", "ts": 1_772_323_200.5, "value": 2}]), KNOWN, 10)
     assert batch.valid["ts_ns"].to_list() == [1_772_323_200_500_000_000]

@@ -106,3 +106,15 @@ def test_slowest_consumer_bounds_trimming(tmp_path: Path) -> None:
         slow.commit_progress("slow", off)
     assert j.trim(retention_ns=0) == 2
     assert j.status()[0].consumed == 2
+
+
+def test_an_entry_with_a_seen_dedupe_key_is_not_appended_again(tmp_path: Path) -> None:
+    j = Journal(tmp_path, partitions=1)
+    first = JournalEntry("s", "k", b"batch", dedupe_key=b"key-1")
+    assert j.append(0, [first, entry(1)]) == [1, 2]
+    assert j.append(0, [first]) == [1], "the original offset, nothing appended"
+    assert j.append(0, [JournalEntry("s", "k", b"other", dedupe_key=b"key-2")]) == [3]
+    assert [r.offset for r in j.reader(0).read(1, 10)] == [1, 2, 3]
+    time.sleep(0.01)
+    j.trim(retention_ns=10**15, dedupe_window_ns=1)
+    assert j.append(0, [first]) == [4], "past the dedupe window the key is forgotten"
