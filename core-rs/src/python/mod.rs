@@ -7,7 +7,9 @@
 use pyo3::prelude::*;
 
 mod boundary;
+mod cems;
 mod errors;
+mod hj212;
 mod meters;
 
 #[pymodule]
@@ -15,5 +17,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     meters::register(m)?;
+    hj212::register(m)?;
+    cems::register(m)?;
     Ok(())
 }
