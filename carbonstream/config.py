@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from connectors.hj212.settings import CemsSettings, CemsSimulatorSettings
 from storage.entities import EntityTreeError, check_hierarchy
 from storage.layout import DataLayout
 
@@ -284,6 +285,10 @@ class ConnectorsSettings(Section):
     meter_simulator: MeterSimulatorSettings = Field(
         default_factory=MeterSimulatorSettings, description="Simulated smart-meter fleet."
     )
+    cems_simulator: CemsSimulatorSettings = Field(
+        default_factory=CemsSimulatorSettings,
+        description="Simulated CEMS stacks speaking HJ 212 to the hj212 server.",
+    )
 
 
 class Config(Section):
@@ -311,6 +316,11 @@ class Config(Section):
         default_factory=list, description="Declared entities ([[entities]] tables)."
     )
     rollups: RollupSettings = Field(default_factory=RollupSettings, description="Entity roll-ups.")
+    cems: CemsSettings = Field(
+        default_factory=CemsSettings,
+        description="CEMS: the HJ 212 server, the sites (stacks) with their rules, units and fuel "
+        "meters, and the cems/* products.",
+    )
 
     @model_validator(mode="after")
     def _entities_fit(self) -> Config:

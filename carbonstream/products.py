@@ -5,6 +5,9 @@ from __future__ import annotations
 from carbonstream.config import Config
 from storage.products import (
     ProductSpec,
+    cems_day,
+    cems_hour,
+    cems_minute,
     entities_day,
     entities_interval,
     entities_month,
@@ -41,7 +44,20 @@ def entity_specs(config: Config) -> dict[str, ProductSpec]:
     return {s.name: s for s in specs}
 
 
+def cems_specs(config: Config) -> dict[str, ProductSpec]:
+    """cems/minute, cems/hour, cems/day."""
+    p = config.cems.products
+    origin_ns = int(p.origin.timestamp()) * NS
+    specs = (
+        cems_minute(origin_ns, p.chunk_streams, p.minute_chunk_time),
+        cems_hour(origin_ns, p.chunk_streams, p.hour_chunk_time),
+        cems_day(origin_ns, p.chunk_streams, p.day_chunk_time),
+    )
+    return {s.name: s for s in specs}
+
+
 def product_specs(config: Config) -> dict[str, ProductSpec]:
     """Every product of the configuration, by name."""
     specs = [meters_interval_spec(config), *entity_specs(config).values()]
+    specs += cems_specs(config).values()
     return {s.name: s for s in specs}

@@ -7,6 +7,7 @@ import logging
 import signal
 
 from carbonstream.config import Config
+from connectors.hj212.connector import start_hj212
 from connectors.simulators.meter_fleet_connector import run_meter_simulator
 from storage.journal import Journal
 
@@ -33,6 +34,7 @@ async def _main(config: Config) -> int:
         tasks.append(
             asyncio.create_task(run_meter_simulator(config, journal), name="meter-simulator")
         )
+    tasks += await start_hj212(config, journal)
     stopper = asyncio.create_task(_wait(stop), name="stop")
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     failed = [t for t in done if t is not stopper and t.exception() is not None]

@@ -34,3 +34,37 @@ def encode_meter_readings(
 
 def decode_meter_readings(payload: bytes) -> pl.DataFrame:
     return decode_table(payload, METER_READINGS_SCHEMA)
+
+
+HJ212_PACKETS = "hj212_packets"
+"""HJ 212 packets accepted by the server (CRC, length, MN and password checked), each kept as
+the frame exactly as received (the regulator's original) with its receive time and peer."""
+
+HJ212_PACKETS_SCHEMA: dict[str, pl.DataType] = {
+    "site": pl.String(),
+    "mn": pl.String(),
+    "cn": pl.UInt16(),
+    "recv_ns": pl.Int64(),
+    "peer": pl.String(),
+    "frame": pl.Binary(),
+}
+
+
+def encode_hj212_packets(
+    site: list[str],
+    mn: list[str],
+    cn: list[int],
+    recv_ns: list[int],
+    peer: list[str],
+    frame: list[bytes],
+) -> bytes:
+    return encode_table(
+        pl.DataFrame(
+            {"site": site, "mn": mn, "cn": cn, "recv_ns": recv_ns, "peer": peer, "frame": frame},
+            schema=HJ212_PACKETS_SCHEMA,
+        )
+    )
+
+
+def decode_hj212_packets(payload: bytes) -> pl.DataFrame:
+    return decode_table(payload, HJ212_PACKETS_SCHEMA)
