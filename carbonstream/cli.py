@@ -25,7 +25,7 @@ from carbonstream.roles import ROLES
 
 CONFIG_ERROR_EXIT = 2
 
-FEATURE_COMMANDS: tuple[str, ...] = ()
+FEATURE_COMMANDS: tuple[str, ...] = ("connectors.hj212.cli",)
 """Modules adding their own subcommands: each has `register(subparsers)`, which adds a parser
 with `set_defaults(handler=fn)`, fn(args) -> exit status. Such a module imports only argparse at
 the top; the work it runs is imported inside the handler, so `carbonstream --help` stays fast."""

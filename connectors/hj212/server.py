@@ -100,7 +100,7 @@ class _Connection(asyncio.Protocol):
         HJ212_CONNECTIONS_OPENED.inc()
         if not self.server._admit(self):
             self.closed = True
-            HJ212_REJECTED.labels("", "too_many_connections").inc()
+            self.server.count_reject("too_many_connections", None)
             transport.abort()
             return
         HJ212_CONNECTIONS.inc()
@@ -136,9 +136,7 @@ class _Connection(asyncio.Protocol):
     def _reject(self, reason: str, message: str, site: str | None = None) -> None:
         self.rejected += 1
         site = site if site is not None else self.site
-        HJ212_REJECTED.labels(site or "", reason).inc()
-        if site is not None:
-            self.server.site_stats(site).reject(reason)
+        self.server.count_reject(reason, site)
         if self.rejected <= LOGGED_ERRORS_PER_CONNECTION:
             log.info("hj212 %s (%s): refused: %s", self.peer, site or "unknown site", message)
 
@@ -285,6 +283,8 @@ class Hj212Server:
         self._connections: set[_Connection] = set()
         self._paused: set[_Connection] = set()
         self._site_stats: dict[str, SiteStats] = {}
+        self.rejected: dict[str, int] = {}
+        """Everything refused, by reason (also before any site is known)."""
         self._server: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0
@@ -383,6 +383,12 @@ class Hj212Server:
 
     # -- status ------------------------------------------------------------------------------
 
+    def count_reject(self, reason: str, site: str | None) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        HJ212_REJECTED.labels(site or "", reason).inc()
+        if site is not None:
+            self.site_stats(site).reject(reason)
+
     def site_stats(self, site: str) -> SiteStats:
         s = self._site_stats.get(site)
         if s is None:
@@ -400,6 +406,7 @@ class Hj212Server:
             "connections": len(self._connections),
             "pending_packets": self.writer.pending,
             "commits": self.writer.commits,
+            "rejected": dict(self.rejected),
             "sites": {
                 site: {
                     "connections": connected.get(site, 0),
