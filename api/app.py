@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routers import entities, ingest, meters, service
+from api.routers import cems, entities, ingest, meters, service
 from api.state import ApiState
 from carbonstream import __version__
 from carbonstream.config import Config
@@ -35,4 +35,5 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(meters.router)
     app.include_router(entities.router)
     app.include_router(ingest.router)
+    app.include_router(cems.router)
     return app

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from carbonstream.config import Config
-from carbonstream.products import entity_specs, meters_interval_spec
+from carbonstream.products import cems_specs, entity_specs, meters_interval_spec
 from storage.journal import Journal
 from storage.layout import DataLayout
 from storage.metadata import MetadataDB
@@ -25,6 +25,7 @@ class ApiState:
     journal: Journal
     meters: ProductReader
     entity_readers: dict[str, ProductReader]
+    cems_readers: dict[str, ProductReader] = field(default_factory=dict)
     started_ns: int = field(default_factory=time.time_ns)
     pid: int = field(default_factory=os.getpid)
 
@@ -44,6 +45,10 @@ class ApiState:
             entity_readers={
                 name: ProductReader(ProductStore(layout.zarr_store, s, locks))
                 for name, s in entity_specs(config).items()
+            },
+            cems_readers={
+                name: ProductReader(ProductStore(layout.zarr_store, s, locks))
+                for name, s in cems_specs(config).items()
             },
         )
 
