@@ -168,9 +168,11 @@ class ChannelSettings(_Section):
 
 
 def default_channels() -> list[ChannelSettings]:
-    """The usual stack: CO2 in volume %, SO2/NOx/dust in mg/m3, O2 and the duct conditions."""
+    """The usual stack: CO2 in volume % (a change of more than 2 %-points in a minute is a
+    jump: combustion CO2 does not move that fast), SO2/NOx/dust in mg/m3, O2 and the duct
+    conditions."""
     return [
-        ChannelSettings(code="a05001", unit="%"),
+        ChannelSettings(code="a05001", unit="%", max_step=2.0),
         ChannelSettings(code="a21026"),
         ChannelSettings(code="a21002"),
         ChannelSettings(code="a34013"),
