@@ -55,8 +55,9 @@ log = logging.getLogger(__name__)
 SOURCE = "flow.cems"
 MS_PER_HOUR = 3_600_000
 MS_PER_MIN = 60_000
-SEEN_KEEP_MS = 2 * MS_PER_HOUR
-"""Packets are recognised as sent twice within this span of data time."""
+SEEN_KEEP_MS = 15 * MS_PER_MIN
+"""Packets are recognised as sent twice (a logger resending what got no answer) within this span
+of data time; later copies are late for the pipeline anyway."""
 ACCOUNTING_KEEP_HOURS = 72
 """Hours (and days) an unmatched monitoring or accounting value waits for its other half."""
 Q_ACCOUNTING = 16
@@ -288,10 +289,16 @@ class StackIntegration(StatefulBatchLogic[SiteBatch, FlowOutput, State]):
         return out, StatefulBatchLogic.RETAIN
 
     def _prune_seen(self, t_ms: npt.NDArray[np.int64]) -> None:
-        if t_ms.size == 0 or len(self._seen) < 4096:
+        """Forgets keys older than the newest time seen minus SEEN_KEEP_MS. Keys were added in
+        journal order, which is data-time order but for stragglers: pop from the front."""
+        if t_ms.size == 0:
             return
         cutoff = (int(t_ms.max()) - SEEN_KEEP_MS) * 16_384
-        self._seen = {k: None for k in self._seen if k >= cutoff}
+        while self._seen:
+            first = next(iter(self._seen))
+            if first >= cutoff:
+                break
+            del self._seen[first]
 
     def _push(
         self,
@@ -435,7 +442,7 @@ class StackIntegration(StatefulBatchLogic[SiteBatch, FlowOutput, State]):
 
     def _day_flag(self, ledger: list[float]) -> int:
         mon, acc = ledger[0], ledger[1]
-        if acc <= 0:
+        if acc <= 0 or mon < 0:
             return 0
         _, flagged = cems.compare(mon / 1000, acc / 1000, self._site.agreement_threshold)
         return Q_ACCOUNTING if flagged else 0
@@ -664,11 +671,26 @@ class _LazySite(StatefulBatchLogic[SiteBatch, FlowOutput, State]):
         return self._inner
 
     def on_batch(self, values: list[SiteBatch]) -> tuple[Iterable[FlowOutput], bool]:
+        site = self._site(values[0].site)
         try:
-            return self._site(values[0].site).on_batch(values)
-        except InputError:
-            log.exception("cems site %s: batch refused by the kernel", values[0].site)
-            raise
+            return site.on_batch(values)
+        except (InputError, ValueError) as exc:
+            # Input the checks above did not foresee: the batch becomes a dead letter instead
+            # of stopping the flow (a replay meets it at the same place: still deterministic).
+            log.exception("cems site %s: batch refused", values[0].site)
+            b = values[0]
+            letter = DeadLetter(
+                id=f"{SOURCE}:{b.partition}:{b.offset}:batch",
+                source=SOURCE,
+                stream=b.site,
+                reason="refused_batch",
+                detail={
+                    "message": f"{type(exc).__name__}: {exc}",
+                    "journal": {"partition": b.partition, "offset": b.offset},
+                    "records": len(values),
+                },
+            )
+            return [letter], StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> State:
         if self._inner is None:
