@@ -50,6 +50,7 @@ class meters:  # the `meters` submodule
 
 class _Extracted(TypedDict):
     cn: npt.NDArray[np.uint16]
+    pno: npt.NDArray[np.uint16]
     t_ms: npt.NDArray[np.int64]
     status: npt.NDArray[np.uint8]
     fingerprint: npt.NDArray[np.uint64]

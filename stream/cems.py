@@ -71,6 +71,34 @@ QUALITY_NAMES = {
 _F_MAINT, _F_MANUAL, _F_FAULT, _F_CAL, _F_COMMS, _F_MISSING = 2, 3, 4, 5, 7, 8
 
 
+def _packet_key(t_ms: int, cn: int, pno: int) -> int:
+    """Identity of a packet's data: its DataTime (seconds), CN and part number (parts of a split
+    payload share the time), as one integer that fits the JSON state."""
+    return ((t_ms // 1000) * 16_384 + cn) * 1_024 + min(pno, 1_023)
+
+
+def _merge_parts(
+    rows: npt.NDArray[np.intp], t_ms: npt.NDArray[np.int64], values: Any, flags: Any
+) -> tuple[npt.NDArray[np.intp], Any, Any]:
+    """Rows of the same minute (the parts of a split minute packet) merged into the first: the
+    first present reading of each column wins."""
+    values, flags = values.copy(), flags.copy()
+    keep: list[int] = []
+    first: dict[int, int] = {}
+    for k, t in enumerate(t_ms[rows].tolist()):
+        j = first.get(t)
+        if j is None:
+            first[t] = len(keep)
+            keep.append(k)
+            continue
+        dst = keep[j]
+        empty = np.isnan(values[dst]) & (flags[dst] == 0)
+        values[dst, empty] = values[k, empty]
+        flags[dst, empty] = flags[k, empty]
+    sel = np.array(keep, dtype=np.intp)
+    return rows[sel], values[sel], flags[sel]
+
+
 def stack_spec(site: SiteSettings) -> cems.StackSpec:
     """The Rust pipeline configuration of a site."""
     nan = math.nan
@@ -202,6 +230,9 @@ class StackIntegration(StatefulBatchLogic[SiteBatch, FlowOutput, State]):
         self._acct_hours: dict[str, list[float | None]] = {}
         self._acct_days: dict[str, list[float]] = {}
         self._day_bits: dict[str, int] = {}
+        # The last minute of minute data, held until a later minute or the hour's end: its
+        # other parts (a split packet) may come in the next journal record.
+        self._pending: dict[str, Any] | None = None
         if resume:
             try:
                 self._pipe = cems.StackPipeline.restore(self._spec, resume["pipe"])
@@ -217,6 +248,7 @@ class StackIntegration(StatefulBatchLogic[SiteBatch, FlowOutput, State]):
                 self._acct_hours = doc["acct_hours"]
                 self._acct_days = doc["acct_days"]
                 self._day_bits = doc["day_bits"]
+                self._pending = doc.get("pending")
 
     # -- one batch ---------------------------------------------------------------------------
 
@@ -247,7 +279,7 @@ class StackIntegration(StatefulBatchLogic[SiteBatch, FlowOutput, State]):
             )
         kind[early | future] = "x"
         for i in np.flatnonzero(kind == "").tolist():
-            key = int(t_ms[i]) * 16_384 + int(cn[i])
+            key = _packet_key(int(t_ms[i]), int(cn[i]), int(x["pno"][i]))
             if key in self._seen:
                 kind[i] = "duplicate"
                 continue
@@ -279,6 +311,7 @@ class StackIntegration(StatefulBatchLogic[SiteBatch, FlowOutput, State]):
                 self._push(k, sel, x, where, cells, out)
                 pos = end
             elif k == "hourly":
+                self._flush_pending(cells, out)
                 self._hourly(pos, x, cells)
                 res = self._pipe.close_until(int(t_ms[pos]) + MS_PER_HOUR)
                 self._collect(res, cells)
@@ -293,7 +326,7 @@ class StackIntegration(StatefulBatchLogic[SiteBatch, FlowOutput, State]):
         journal order, which is data-time order but for stragglers: pop from the front."""
         if t_ms.size == 0:
             return
-        cutoff = (int(t_ms.max()) - SEEN_KEEP_MS) * 16_384
+        cutoff = _packet_key(int(t_ms.max()) - SEEN_KEEP_MS, 0, 0)
         while self._seen:
             first = next(iter(self._seen))
             if first >= cutoff:
@@ -309,28 +342,81 @@ class StackIntegration(StatefulBatchLogic[SiteBatch, FlowOutput, State]):
         cells: _BatchCells,
         out: list[FlowOutput],
     ) -> None:
-        values = x["rtd"] if kind == "realtime" else x["avg"]
-        flags = x["flag"]
+        t_ms = x["t_ms"][sel]
+        values = (x["rtd"] if kind == "realtime" else x["avg"])[sel]
+        flags = x["flag"][sel]
+        places = [where[i] for i in sel.tolist()]
+        if kind == "realtime":
+            self._kernel(kind, t_ms, values, flags, x["fingerprint"][sel], places, cells, out)
+            return
+        if self._pending is not None:
+            p = self._pending
+            pv = np.array([np.nan if v is None else v for v in p["values"]], np.float64)
+            t_ms = np.concatenate([[p["t_ms"]], t_ms])
+            values = np.concatenate([pv[None, :], values])
+            flags = np.concatenate([np.array(p["flags"], np.uint8)[None, :], flags])
+            b = SiteBatch(self._site.id, p["where"][0], p["where"][1], 0, [], [])
+            places = [(b, p["where"][2]), *places]
+        keep, values, flags = _merge_parts(np.arange(t_ms.size), t_ms, values, flags)
+        t_ms, places = t_ms[keep], [places[i] for i in keep.tolist()]
+        last = t_ms.size - 1
+        b, row = places[last]
+        self._pending = {
+            "t_ms": int(t_ms[last]),
+            "values": [None if np.isnan(v) else float(v) for v in values[last].tolist()],
+            "flags": [int(f) for f in flags[last].tolist()],
+            "where": [b.partition, b.offset, row],
+        }
+        fp = np.zeros(last, np.uint64)
+        self._kernel(kind, t_ms[:last], values[:last], flags[:last], fp, places[:last], cells, out)
+
+    def _flush_pending(self, cells: _BatchCells, out: list[FlowOutput]) -> None:
+        """Pushes the held minute (the logger's hourly packet says its hour is over)."""
+        p = self._pending
+        if p is None:
+            return
+        self._pending = None
+        values = np.array([[np.nan if v is None else v for v in p["values"]]], np.float64)
+        flags = np.array([p["flags"]], np.uint8)
+        b = SiteBatch(self._site.id, p["where"][0], p["where"][1], 0, [], [])
+        t_ms = np.array([p["t_ms"]], np.int64)
+        fp = np.zeros(1, np.uint64)
+        self._kernel("minute", t_ms, values, flags, fp, [(b, p["where"][2])], cells, out)
+
+    def _kernel(
+        self,
+        kind: str,
+        t_ms: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        flags: npt.NDArray[np.uint8],
+        fingerprint: npt.NDArray[np.uint64],
+        places: list[tuple[SiteBatch, int]],
+        cells: _BatchCells,
+        out: list[FlowOutput],
+    ) -> None:
+        if t_ms.size == 0:
+            return
         ch = slice(1, 1 + self._n)
-        flow = np.ascontiguousarray(values[sel, 0])
-        flow_flag = np.ascontiguousarray(flags[sel, 0])
-        v = np.ascontiguousarray(values[sel, ch])
-        f = np.ascontiguousarray(flags[sel, ch])
+        flow = np.ascontiguousarray(values[:, 0])
+        flow_flag = np.ascontiguousarray(flags[:, 0])
+        v = np.ascontiguousarray(values[:, ch])
+        f = np.ascontiguousarray(flags[:, ch])
         # A reading sent without a flag is taken as normal (N), the logger's default.
         flow_flag[(flow_flag == 0) & ~np.isnan(flow)] = ord("N")
         f[(f == 0) & ~np.isnan(v)] = ord("N")
+        t_ms = np.ascontiguousarray(t_ms)
         if kind == "realtime":
             status, messages, res = self._pipe.push_samples(
-                x["t_ms"][sel], flow, flow_flag, v, f, x["fingerprint"][sel]
+                t_ms, flow, flow_flag, v, f, np.ascontiguousarray(fingerprint)
             )
         else:
             status, messages, res = self._pipe.push_minutes(
-                x["t_ms"][sel] // MS_PER_MIN, flow, flow_flag, v, f
+                t_ms // MS_PER_MIN, flow, flow_flag, v, f
             )
-        for k in np.flatnonzero(status):
+        for k in np.flatnonzero(status).tolist():
             reason = ("", "late", "duplicate_minute", "time_jump", "refused")[int(status[k])]
             CEMS_RECORDS.labels(self._site.id, reason).inc()
-            out.append(self._letter(where[sel[k]], reason, messages.get(int(k), reason)))
+            out.append(self._letter(places[k], reason, messages.get(k, reason)))
         self._collect(res, cells)
 
     # -- outputs -> cells --------------------------------------------------------------------
@@ -427,11 +513,11 @@ class StackIntegration(StatefulBatchLogic[SiteBatch, FlowOutput, State]):
         """The logger's hourly packet: its own totals, and the fuel burnt."""
         hour = int(x["t_ms"][i]) // MS_PER_HOUR
         cou = x["cou"][i]
-        rows = self._rows[self._mass_vars]
+        totals = np.array([cou[v] for v in self._mass_vars], dtype=np.float64)
+        sent = np.isfinite(totals)  # a part of a split packet carries some codes only
+        rows = self._rows[self._mass_vars][sent]
         cells.logger.add(
-            rows,
-            np.full(rows.size, hour - self._hour0, np.int64),
-            logger_mass=np.array([cou[v] for v in self._mass_vars], dtype=np.float64),
+            rows, np.full(rows.size, hour - self._hour0, np.int64), logger_mass=totals[sent]
         )
         if self._fuel_cols and self._co2_var is not None:
             qty = [float(cou[c]) for c in self._fuel_cols]
@@ -537,6 +623,7 @@ class StackIntegration(StatefulBatchLogic[SiteBatch, FlowOutput, State]):
             "acct_hours": self._acct_hours,
             "acct_days": self._acct_days,
             "day_bits": self._day_bits,
+            "pending": self._pending,
         }
         return {"pipe": bytes(self._pipe.snapshot()), "py": orjson.dumps(doc)}
 

@@ -350,6 +350,7 @@ impl StreamDecoder {
 /// Columns of many frames, for the dataflow (see `extract`).
 struct Extracted {
     cn: Vec<u16>,
+    pno: Vec<u16>,
     t_ms: Vec<i64>,
     status: Vec<u8>,
     fingerprint: Vec<u64>,
@@ -371,6 +372,7 @@ fn extract_all(frames: &[Vec<u8>], codes: &[String], offset_min: i32) -> Extract
     let (n, k) = (frames.len(), codes.len());
     let mut x = Extracted {
         cn: vec![0; n],
+        pno: vec![0; n],
         t_ms: vec![i64::MIN; n],
         status: vec![X_OK; n],
         fingerprint: vec![0; n],
@@ -404,6 +406,7 @@ fn extract_all(frames: &[Vec<u8>], codes: &[String], offset_min: i32) -> Extract
             }
         };
         x.cn[i] = p.cn;
+        x.pno[i] = p.split.map_or(0, |s| s.pno);
         x.fingerprint[i] = packet_fingerprint(&p.fields);
         match p.data_time {
             Some(t) => x.t_ms[i] = t.to_unix_ms(offset_min),
@@ -443,7 +446,8 @@ fn extract_all(frames: &[Vec<u8>], codes: &[String], offset_min: i32) -> Extract
 
 type Matrix<'py> = Bound<'py, PyArray2<f64>>;
 
-/// Decodes journaled frames into columns: for each frame its `cn`, `t_ms` (DataTime at the
+/// Decodes journaled frames into columns: for each frame its `cn`, `pno` (part number of a split
+/// payload, 0 when not split), `t_ms` (DataTime at the
 /// site's UTC offset, Unix ms), `status` (0 ok, 1 bad frame, 2 bad packet, 3 no DataTime),
 /// value `fingerprint`, and for each of `codes` the `-Rtd`, `-Avg`, `-Cou` values (NaN when
 /// absent or not numeric) and the `-Flag` byte (ASCII letter, 0 when absent; an unknown letter
@@ -461,6 +465,7 @@ fn extract<'py>(
     })?;
     let d = PyDict::new(py);
     d.set_item("cn", x.cn.into_pyarray(py))?;
+    d.set_item("pno", x.pno.into_pyarray(py))?;
     d.set_item("t_ms", x.t_ms.into_pyarray(py))?;
     d.set_item("status", x.status.into_pyarray(py))?;
     d.set_item("fingerprint", x.fingerprint.into_pyarray(py))?;
