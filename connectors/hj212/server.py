@@ -284,6 +284,8 @@ class Hj212Server:
         self._paused: set[_Connection] = set()
         self._site_stats: dict[str, SiteStats] = {}
         self.rejected: dict[str, int] = {}
+        self.pauses = 0
+        """Times a connection stopped being read because the journal was behind."""
         """Everything refused, by reason (also before any site is known)."""
         self._server: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -354,6 +356,7 @@ class Hj212Server:
 
     def _pause(self, conn: _Connection) -> None:
         if conn.transport is not None and not conn.paused:
+            self.pauses += 1
             conn.transport.pause_reading()
             conn.paused = True
             self._paused.add(conn)
@@ -406,6 +409,7 @@ class Hj212Server:
             "connections": len(self._connections),
             "pending_packets": self.writer.pending,
             "commits": self.writer.commits,
+            "pauses": self.pauses,
             "rejected": dict(self.rejected),
             "sites": {
                 site: {

@@ -275,3 +275,18 @@ async def test_packets_without_answer_flag_are_journaled_silently(tmp_path: Path
         assert [a["qn"] for a in answers] == [qn(packet(1))]
         assert sorted(journaled(server)) == sorted([frame, packet(1)])
         await lg.close()
+
+
+async def test_back_pressure_pauses_readers_and_loses_nothing(tmp_path: Path) -> None:
+    # At most 5 packets may wait for the journal: readers are paused, then resumed.
+    async with running(tmp_path, max_pending_packets=5, batch_max_packets=3) as server:
+        loggers = [await Logger.connect(server) for _ in range(4)]
+        sent = [[packet(1000 * k + i) for i in range(50)] for k in range(4)]
+        await asyncio.gather(*(lg.send(b"".join(f)) for lg, f in zip(loggers, sent, strict=True)))
+        got = await asyncio.gather(*(lg.expect_answers(50, timeout=20) for lg in loggers))
+        for answers, frames in zip(got, sent, strict=True):
+            assert [a["qn"] for a in answers] == [qn(f) for f in frames]
+        assert len(journaled(server)) == 200 and server.writer.commits >= 200 // 3
+        assert server.pauses > 0 and not server._paused
+        for lg in loggers:
+            await lg.close()
