@@ -178,3 +178,51 @@ def test_a_step_restored_from_its_snapshot_continues_identically(
         for var, a in want[product].items():
             same(got[product][var], a, f"{product} {var}")
     assert resumed.snapshot() == straight.snapshot()
+
+
+def test_a_part75_site_gives_the_regulations_worked_example(tmp_path: object) -> None:
+    """10.8 % CO2 wet at 5.0e7 scfh -> 5.7e-7 x 10.8 x 5.0e7 = 307.8 short ton/h (F-11)."""
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "p75.toml"
+    path.write_text(
+        """
+[cems.server]
+enabled = false
+[connectors.cems_simulator]
+enabled = false
+[[cems.sites]]
+id = "us"
+mn = "US1"
+password = "p"
+utc_offset = "-05:00"
+policy = "part75"
+flow_unit = "scfh"
+flatline_minutes = 0
+repeat_packets = 0
+[[cems.sites.channels]]
+code = "a05001"
+unit = "part75_co2"
+"""
+    )
+    c = load_config(path, environ={})
+    specs = cems_specs(c)
+    settings = CemsStepSettings(
+        specs["cems/minute"], specs["cems/hour"], specs["cems/day"], 300_000, {}
+    )
+    s = StackIntegration(settings, c.cems.sites[0], np.array([0, 1]), None)
+    frames = []
+    for i in range(122):  # the minute of 2 h closes once a later sample comes
+        t = START + i * 60 * NS
+        qn, dt = qn_text(t, -300), data_time_text(t, -300)
+        cp = f"DataTime={dt};a00000-Rtd=50000000,a00000-Flag=N;a05001-Rtd=10.8,a05001-Flag=N"
+        frames.append(hj212.encode_frame(f"QN={qn};ST=31;CN=2011;PW=p;MN=US1;Flag=5;CP=&&{cp}&&"))
+    out, _ = s.on_batch([SiteBatch("us", 0, 0, START + 86_400 * NS, list(range(122)), frames)])
+    mass = [
+        v
+        for b in out
+        if isinstance(b, CellBatch) and b.product == "cems/hour" and "mass" in b.values
+        for r, v in zip(b.rows.tolist(), b.values["mass"].tolist(), strict=True)
+        if r == 1
+    ]
+    assert mass == [pytest.approx(307.8, rel=1e-12)] * 2
