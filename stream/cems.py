@@ -413,11 +413,34 @@ class StackIntegration(StatefulBatchLogic[SiteBatch, FlowOutput, State]):
             status, messages, res = self._pipe.push_minutes(
                 t_ms // MS_PER_MIN, flow, flow_flag, v, f
             )
+        jumps = np.flatnonzero(status == 3)
+        if jumps.size:
+            # Silent longer than the fill limit (a year): history that old no longer applies.
+            # Start the stack afresh from the first such row (after emitting what came before).
+            k = int(jumps[0])
+            log.warning("cems site %s: %s; starting its state afresh", self._site.id, messages[k])
+            CEMS_RECORDS.labels(self._site.id, "state_reset").inc()
+            status[k:] = 0
+            self._collect(res, cells)
+            self._pipe = cems.StackPipeline(self._spec)
+            self._pending = None
+            rest = slice(k, None)
+            self._kernel(
+                kind,
+                t_ms[rest],
+                values[rest],
+                flags[rest],
+                fingerprint[rest],
+                places[k:],
+                cells,
+                out,
+            )
         for k in np.flatnonzero(status).tolist():
             reason = ("", "late", "duplicate_minute", "time_jump", "refused")[int(status[k])]
             CEMS_RECORDS.labels(self._site.id, reason).inc()
             out.append(self._letter(places[k], reason, messages.get(k, reason)))
-        self._collect(res, cells)
+        if not jumps.size:
+            self._collect(res, cells)
 
     # -- outputs -> cells --------------------------------------------------------------------
 

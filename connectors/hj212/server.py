@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from carbonstream.core import hj212
+from carbonstream.core import InputError, hj212
 from carbonstream.metrics import (
     HJ212_ANSWER_SECONDS,
     HJ212_CONNECTIONS,
@@ -152,7 +152,10 @@ class _Connection(asyncio.Protocol):
         answer = None
         if flag >= 0 and flag & 1:
             code = 9014 if 2000 <= cn < 3000 else 9011
-            answer = hj212.answer(frame, code, st=self.server.settings.answer_st)
+            try:
+                answer = hj212.answer(frame, code, st=self.server.settings.answer_st)
+            except InputError as exc:  # a field the answer cannot echo: journal, do not answer
+                self._reject("unanswerable", str(exc), site.id)
         self.server.writer.submit(
             _Pending(site, mn, cn, time.time_ns(), frame, self, answer, time.monotonic())
         )

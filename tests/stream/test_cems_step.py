@@ -226,3 +226,19 @@ unit = "part75_co2"
         if r == 1
     ]
     assert mass == [pytest.approx(307.8, rel=1e-12)] * 2
+
+
+def test_a_stack_silent_for_more_than_a_year_starts_afresh(tmp_path: object) -> None:
+    c = config(tmp_path, "realtime")
+    s = step(c)
+    later = 400 * 86_400 * NS
+    frames = [frame(2011, START + i * 60 * NS, readings(2011, i)) for i in range(62)]
+    frames += [frame(2011, START + later + i * 60 * NS, readings(2011, i)) for i in range(62)]
+    batch = SiteBatch("s", 0, 0, START + later + 86_400 * NS, list(range(124)), frames)
+    out, _ = s.on_batch([batch])
+    assert all(isinstance(b, CellBatch) for b in out)
+    hours = sorted(
+        {t for b in out if isinstance(b, CellBatch) and b.product == "cems/hour" for t in b.slots}
+    )
+    spec = cems_specs(c)["cems/hour"]
+    assert hours == [spec.slot_of(START), spec.slot_of(START + later)]
