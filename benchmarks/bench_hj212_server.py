@@ -153,7 +153,9 @@ async def load(port: int, connections: int, seconds: int) -> dict[str, float]:
 
 
 @pytest.mark.benchmark(group="hj212-server")
-def test_server_under_two_thousand_loggers(benchmark: BenchmarkFixture, tmp_path: Path) -> None:
+def test_server_under_two_thousand_loggers(
+    benchmark: BenchmarkFixture, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -179,10 +181,11 @@ def test_server_under_two_thousand_loggers(benchmark: BenchmarkFixture, tmp_path
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     benchmark.extra_info.update(result)
-    print(
-        f"\nhj212 server, {CONNECTIONS} connections x 1 packet/s for {SECONDS} s: "
-        f"{result['answered_per_s']:.0f} answers/s, latency p50 {result['p50_ms']:.1f} ms, "
-        f"p99 {result['p99_ms']:.1f} ms, max {result['max_ms']:.1f} ms, "
-        f"{result['unanswered']:.0f} unanswered"
-    )
+    with capsys.disabled():
+        print(
+            f"\nhj212 server, {CONNECTIONS} connections x 1 packet/s for {SECONDS} s: "
+            f"{result['answered_per_s']:.0f} answers/s, latency p50 {result['p50_ms']:.1f} ms, "
+            f"p99 {result['p99_ms']:.1f} ms, max {result['max_ms']:.1f} ms, "
+            f"{result['unanswered']:.0f} unanswered"
+        )
     assert result["unanswered"] == 0
