@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from carbonstream.config import Config
+from storage.cems_products import cems_day, cems_hour, cems_minute
 from storage.products import (
     ProductSpec,
-    cems_day,
-    cems_hour,
-    cems_minute,
     entities_day,
     entities_interval,
     entities_month,

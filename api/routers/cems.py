@@ -22,8 +22,9 @@ from carbonstream.core import cems
 from connectors.hj212.server import STATUS_COMPONENT
 from connectors.hj212.settings import FLOW_CODE, SiteSettings
 from connectors.hj212.sites import channel_row_id, effective_sites
+from storage.cems_products import RULE_FILL, STATUS_FILL
 from storage.metadata import StreamInfo
-from storage.products import CEMS_AXIS, RULE_FILL, STATUS_FILL
+from storage.products import CEMS_AXIS
 
 router = APIRouter(prefix="/v1/cems", tags=["cems"])
 

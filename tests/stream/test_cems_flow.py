@@ -339,3 +339,19 @@ def test_stop_and_resume_under_two_workers_gives_the_same_store(
         got = read(resumed, product, ids, START, n)
         for var, a in want.items():
             np.testing.assert_array_equal(got[var], a, err_msg=f"{product} {var}")
+
+
+def test_the_products_open_in_xarray_with_codes_and_units(config: Config) -> None:
+    import xarray as xr
+
+    ds = xr.open_zarr(config.storage.layout.zarr_store, group="cems/hour")
+    assert ds["mass"].dims == ("stream", "time")
+    co2 = ds.sel(stream="stack-a/a05001")
+    assert (str(co2["code"].values), str(co2["unit"].values), str(co2["mass_unit"].values)) == (
+        "a05001",
+        "%",
+        "kg",
+    )
+    assert ds["mass"].attrs["units_coordinate"] == "mass_unit"
+    first = np.datetime64(START, "ns")
+    assert float(co2["mass"].sel(time=first)) > 0
