@@ -32,6 +32,7 @@ NS = 1_000_000_000
 HOUR_NS = 3600 * NS
 DAY_NS = 86_400 * NS
 MAX_HOURS = 24 * 366
+MAX_MINUTES = 7 * 1440
 MAX_DAYS = 366 * 5
 Codes = Annotated[list[str] | None, Query(description="HJ 212 codes (default: all of the site)")]
 STATUS_NAMES = {0: "valid", 1: "invalid", 2: "not_operating"}
@@ -136,6 +137,43 @@ def list_sites(state: State) -> Response:
 
 
 _VAR_ATTRS = ("parameter", "role", "unit", "mass_unit")
+
+
+@router.get("/{site_id}/minutes", summary="A site's minute values, flags and quality signals")
+def minutes(
+    state: State,
+    site_id: str,
+    start: str | None = Query(None, description="ISO 8601 with offset; default end - 1 h"),
+    end: str | None = Query(None, description="ISO 8601 with offset; default now"),
+    code: Codes = None,
+) -> Response:
+    site = _site(state, site_id)
+    start_ns, end_ns = _range(start, end, HOUR_NS)
+    variables = _variables(state, site, code)
+    reader = state.cems_readers["cems/minute"]
+    spec = reader.spec
+    slot0 = max(0, spec.slot_of(start_ns))
+    slot1 = max(slot0, spec.slot_of(end_ns - 1) + 1)
+    if slot1 - slot0 > MAX_MINUTES:
+        raise Problem(400, "Time range too long", f"at most {MAX_MINUTES} minutes per query")
+    data = reader.read([v.idx for v in variables], slot0, slot1)
+    rows: list[dict[str, Any]] = []
+    for i, v in enumerate(variables):
+        for j in np.flatnonzero(data["flag"][i] != 0).tolist():
+            rows.append(
+                {
+                    "minute_start": iso(spec.slot_start_ns(slot0 + j)),
+                    "code": v.attrs.get("code"),
+                    "value": data["value"][i, j],
+                    "unit": v.attrs.get("unit"),
+                    "flag": chr(int(data["flag"][i, j])),
+                    "mass": data["mass"][i, j],
+                    "mass_unit": v.attrs.get("mass_unit") or None,
+                    "quality": _quality(int(data["quality"][i, j])),
+                }
+            )
+    rows.sort(key=lambda r: (r["minute_start"], r["code"]))
+    return NumericJSONResponse({"site": site.id, "minutes": rows})
 
 
 @router.get("/{site_id}/hourly", summary="A site's hourly values and emissions")
