@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routers import ec, entities, factors, ingest, meters, service
+from api.routers import cems, ec, entities, factors, ingest, meters, service
 from api.state import ApiState
 from carbonstream import __version__
 from carbonstream.config import Config
@@ -37,4 +37,5 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(factors.router)
     app.include_router(ingest.router)
     app.include_router(ec.router)
+    app.include_router(cems.router)
     return app

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from carbonstream.config import Config
-from carbonstream.products import ec_flux_specs, entity_specs, meters_interval_spec
+from carbonstream.products import cems_specs, ec_flux_specs, entity_specs, meters_interval_spec
 from storage.journal import Journal
 from storage.layout import DataLayout
 from storage.metadata import MetadataDB
@@ -28,6 +28,7 @@ class ApiState:
     entity_readers: dict[str, ProductReader]
     ec_fluxes: dict[float, ProductReader]
     """averaging period (s) -> reader of its ec/flux_<N>min product."""
+    cems_readers: dict[str, ProductReader] = field(default_factory=dict)
     started_ns: int = field(default_factory=time.time_ns)
     _meter_ids: set[str] = field(default_factory=set)
     pid: int = field(default_factory=os.getpid)
@@ -52,6 +53,10 @@ class ApiState:
             ec_fluxes={
                 p: ProductReader(ProductStore(layout.zarr_store, s, locks))
                 for p, s in ec_flux_specs(config).items()
+            },
+            cems_readers={
+                name: ProductReader(ProductStore(layout.zarr_store, s, locks))
+                for name, s in cems_specs(config).items()
             },
         )
 

@@ -28,6 +28,7 @@ CONFIG_ERROR_EXIT = 2
 FEATURE_COMMANDS: tuple[str, ...] = (
     "carbonstream.commands.meters",
     "connectors.ec.commands",
+    "connectors.hj212.cli",
 )
 """Modules adding their own subcommands: each has `register(subparsers)`, which adds a parser
 with `set_defaults(handler=fn)`, fn(args) -> exit status. Such a module imports only argparse at

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from connectors.ec.settings import EcSettings
+from connectors.hj212.settings import CemsSettings, CemsSimulatorSettings
 from storage.entities import EntityTreeError, check_hierarchy
 from storage.layout import DataLayout
 
@@ -292,6 +293,10 @@ class ConnectorsSettings(Section):
     meter_simulator: MeterSimulatorSettings = Field(
         default_factory=MeterSimulatorSettings, description="Simulated smart-meter fleet."
     )
+    cems_simulator: CemsSimulatorSettings = Field(
+        default_factory=CemsSimulatorSettings,
+        description="Simulated CEMS stacks speaking HJ 212 to the hj212 server.",
+    )
 
 
 class Config(Section):
@@ -321,6 +326,11 @@ class Config(Section):
     rollups: RollupSettings = Field(default_factory=RollupSettings, description="Entity roll-ups.")
     ec: EcSettings = Field(
         default_factory=EcSettings, description="Eddy-covariance sites, inputs and products."
+    )
+    cems: CemsSettings = Field(
+        default_factory=CemsSettings,
+        description="CEMS: the HJ 212 server, the sites (stacks) with their rules, units and fuel "
+        "meters, and the cems/* products.",
     )
 
     @model_validator(mode="after")

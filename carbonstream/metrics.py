@@ -8,7 +8,7 @@ first imported in a process; the CLI does it first thing.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 JOURNAL_APPENDED = Counter(
     "carbonstream_journal_appended_records",
@@ -60,4 +60,41 @@ EC_PERIODS = Counter(
     "carbonstream_ec_periods",
     "Averaging periods processed by the EC kernel, by outcome (ok, flagged, error)",
     ["outcome"],
+)
+
+HJ212_CONNECTIONS = Gauge(
+    "carbonstream_hj212_connections",
+    "Open HJ 212 logger connections.",
+    multiprocess_mode="livesum",
+)
+HJ212_CONNECTIONS_OPENED = Counter(
+    "carbonstream_hj212_connections_opened", "HJ 212 connections accepted (or refused when full)."
+)
+HJ212_PACKETS = Counter(
+    "carbonstream_hj212_packets",
+    "HJ 212 packets made durable in the journal, by site and command (CN).",
+    ["site", "cn"],
+)
+HJ212_REJECTED = Counter(
+    "carbonstream_hj212_rejected",
+    "HJ 212 input refused by the server, by site ('' when unknown) and reason (crc_mismatch, "
+    "length_mismatch, garbage, unknown_mn, bad_password, incomplete, ...).",
+    ["site", "reason"],
+)
+HJ212_ANSWER_SECONDS = Histogram(
+    "carbonstream_hj212_answer_seconds",
+    "From receipt of a packet to its answer (9014/9011) being written, after the journal commit.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+CEMS_RECORDS = Counter(
+    "carbonstream_cems_packets",
+    "HJ 212 packets processed by the CEMS step, by site and outcome (realtime, minute, hourly, "
+    "duplicate, late, ignored_cn, bad_frame, ...).",
+    ["site", "outcome"],
+)
+CEMS_QUALITY = Counter(
+    "carbonstream_cems_quality_signals",
+    "Data-quality signals raised on minute values, by site and signal (flatline, jump, "
+    "calibration, repeated) and on hours/days (accounting_disagreement).",
+    ["site", "signal"],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from carbonstream.config import Config
+from storage.cems_products import cems_day, cems_hour, cems_minute
 from storage.products import (
     ProductSpec,
     ec_flux,
@@ -43,6 +44,18 @@ def entity_specs(config: Config) -> dict[str, ProductSpec]:
     return {s.name: s for s in specs}
 
 
+def cems_specs(config: Config) -> dict[str, ProductSpec]:
+    """cems/minute, cems/hour, cems/day."""
+    p = config.cems.products
+    origin_ns = int(p.origin.timestamp()) * NS
+    specs = (
+        cems_minute(origin_ns, p.chunk_streams, p.minute_chunk_time),
+        cems_hour(origin_ns, p.chunk_streams, p.hour_chunk_time),
+        cems_day(origin_ns, p.chunk_streams, p.day_chunk_time),
+    )
+    return {s.name: s for s in specs}
+
+
 def product_specs(config: Config) -> dict[str, ProductSpec]:
     """Every product of the configuration, by name."""
     specs = [
@@ -50,6 +63,7 @@ def product_specs(config: Config) -> dict[str, ProductSpec]:
         *entity_specs(config).values(),
         *ec_flux_specs(config).values(),
         *ec_raw_specs(config).values(),
+        *cems_specs(config).values(),
     ]
     return {s.name: s for s in specs}
 

@@ -7,6 +7,7 @@ import logging
 import signal
 
 from carbonstream.config import Config
+from connectors.hj212.connector import start_hj212
 from connectors.simulators.ec_towers import run_ec_simulator
 from connectors.simulators.meter_fleet_connector import run_meter_simulator
 from storage.journal import Journal
@@ -40,6 +41,7 @@ async def _main(config: Config) -> int:
         from connectors.ec.drop_folder import run_drop_folder
 
         tasks.append(asyncio.create_task(run_drop_folder(config, journal), name="ec-drop-folder"))
+    tasks += await start_hj212(config, journal)
     stopper = asyncio.create_task(_wait(stop), name="stop")
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     failed = [t for t in done if t is not stopper and t.exception() is not None]

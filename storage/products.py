@@ -24,6 +24,8 @@ METERS_AXIS = "meters"
 """Stream registry axis of smart meters (the rows of every meters/* product)."""
 ENTITIES_AXIS = "entities"
 """Stream registry axis of entities (city, district, park, enterprise, ...)."""
+CEMS_AXIS = "cems"
+"""Stream registry axis of CEMS stack variables ('<site>/<HJ 212 code>': flow, channels)."""
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,13 @@ class Variable:
     name: str
     dtype: str
     attrs: dict[str, Any]
+    fill: Any = None
+    """Value of cells never written; None: NaN for floats, 0 for integers."""
 
     @property
     def fill_value(self) -> Any:
+        if self.fill is not None:
+            return self.fill
         return np.nan if np.dtype(self.dtype).kind == "f" else 0
 
 

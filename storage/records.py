@@ -95,3 +95,37 @@ def decode_ec_raw(
                 raise PayloadError(f"column {name} is not numeric: {exc}") from exc
             out[name] = col.fill_null(float("nan")).to_numpy().astype(np.float32, copy=False)
     return ts, out
+
+
+HJ212_PACKETS = "hj212_packets"
+"""HJ 212 packets accepted by the server (CRC, length, MN and password checked), each kept as
+the frame exactly as received (the regulator's original) with its receive time and peer."""
+
+HJ212_PACKETS_SCHEMA: dict[str, pl.DataType] = {
+    "site": pl.String(),
+    "mn": pl.String(),
+    "cn": pl.UInt16(),
+    "recv_ns": pl.Int64(),
+    "peer": pl.String(),
+    "frame": pl.Binary(),
+}
+
+
+def encode_hj212_packets(
+    site: list[str],
+    mn: list[str],
+    cn: list[int],
+    recv_ns: list[int],
+    peer: list[str],
+    frame: list[bytes],
+) -> bytes:
+    return encode_table(
+        pl.DataFrame(
+            {"site": site, "mn": mn, "cn": cn, "recv_ns": recv_ns, "peer": peer, "frame": frame},
+            schema=HJ212_PACKETS_SCHEMA,
+        )
+    )
+
+
+def decode_hj212_packets(payload: bytes) -> pl.DataFrame:
+    return decode_table(payload, HJ212_PACKETS_SCHEMA)

@@ -19,14 +19,14 @@ from bytewax.dataflow import Dataflow, Stream
 from carbonstream.config import Config
 from storage.journal import JournalRecord
 from storage.metadata import DeadLetter
-from stream import ec, meters
+from stream import cems, ec, meters
 from stream.dead_letter_sink import DeadLetterSink
 from stream.items import CellBatch
 from stream.journal_source import JournalSource
 from stream.pipeline import FlowOutput, KindPipeline
 from stream.zarr_sink import ZarrSink, route_by_chunk
 
-PIPELINES: tuple[KindPipeline, ...] = (meters.PIPELINE, ec.PIPELINE)
+PIPELINES: tuple[KindPipeline, ...] = (meters.PIPELINE, ec.PIPELINE, cems.PIPELINE)
 
 
 def build_dataflow(config: Config, stop_at_end: bool = False) -> Dataflow:

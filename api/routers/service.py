@@ -31,6 +31,7 @@ def index() -> dict[str, Any]:
             "docs": "/docs",
             "meters": "/v1/meters",
             "latest meter intervals": "/v1/meters/latest",
+            "cems sites": "/v1/cems/sites",
         },
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,12 @@ from typing import Any, TypeVar
 import httpx
 
 T = TypeVar("T")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -33,7 +40,13 @@ class Service:
         if config is not None:
             cmd += ["--config", str(config)]
         log_path = cwd / "service.log"
-        full_env = {**os.environ, "CARBONSTREAM_API__PORT": str(port), **(env or {})}
+        # The HJ 212 server gets a port of its own too, so services of several tests can run.
+        full_env = {
+            **os.environ,
+            "CARBONSTREAM_API__PORT": str(port),
+            "CARBONSTREAM_CEMS__SERVER__PORT": str(_free_port()),
+            **(env or {}),
+        }
         proc = subprocess.Popen(
             cmd, cwd=cwd, env=full_env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT
         )

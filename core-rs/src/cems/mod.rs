@@ -7,7 +7,8 @@
 //! real-time samples --[`MinuteAggregator`]--> minutes --[`HourAggregator`]--> hours (validity,
 //! flow-weighted concentration, mass) --[`Substitutor`] per series--> complete hourly series
 //! (each hour marked with its [`Rule`]) --[`DayAggregator`]--> days, and [`PeriodTotals`] for
-//! quarters (F-12), years and cumulative totals.
+//! quarters (F-12), years and cumulative totals. [`StackPipeline`] composes them for one stack,
+//! with the flow derived from the duct conditions and online data-quality signals.
 //!
 //! Beside it: the formulas ([`conditions`], [`flow`], [`mass`], [`part75`]), the accounting
 //! method and its comparison with monitoring ([`accounting`]), and data-quality signals
@@ -24,6 +25,7 @@ pub mod hour;
 pub mod mass;
 pub mod minute;
 pub mod part75;
+pub mod pipeline;
 pub mod policy;
 pub mod quality;
 mod snapshot;
@@ -38,6 +40,10 @@ pub use flags::{FlagCounts, FlagEffect, Reading};
 pub use hour::{ChannelHour, HourAggregator, HourStatus, StackHour, VariableHour, hour_mass};
 pub use mass::ConcentrationUnit;
 pub use minute::{MinuteAggregator, StackSample};
+pub use pipeline::{
+    ChannelSpec, ChannelTotals, ConditionChannels, DayOut, FlowSource, HourOut, MinuteOut,
+    PipelineConfig, PipelineOutput, QualityLimits, ResolvedOut, StackPipeline,
+};
 pub use policy::{Hj75Rules, Part75Rules, Policy};
 pub use stack::{ChannelConfig, MinuteRecord, StackConfig, StackMinute};
 pub use substitution::{ResolvedHour, Rule, SubstitutionTotals, Substitutor};

@@ -17,6 +17,7 @@ pub const MAX_FRAME_LEN: usize = MAX_SEGMENT_LEN + OVERHEAD;
 /// A frame whose length and CRC checked out. Borrows the segment from the input bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Frame<'a> {
+    bytes: &'a [u8],
     segment: &'a [u8],
     crc: u16,
 }
@@ -29,6 +30,12 @@ impl<'a> Frame<'a> {
 
     pub fn crc(&self) -> u16 {
         self.crc
+    }
+
+    /// The whole frame exactly as received, `##` to CRLF (the original a regulator may ask for:
+    /// the CRC keeps the case the sender used).
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
     }
 
     /// Parses the segment into a packet (borrowing from the same bytes).
@@ -154,6 +161,7 @@ pub fn decode_frame(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
     }
     match scan(bytes) {
         Scan::Frame { len, crc } if len == bytes.len() => Ok(Frame {
+            bytes,
             segment: &bytes[6..len - 6],
             crc,
         }),
@@ -167,6 +175,7 @@ pub fn decode_frame(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
 
 pub(crate) fn frame_at(bytes: &[u8], len: usize, crc: u16) -> Frame<'_> {
     Frame {
+        bytes: &bytes[..len],
         segment: &bytes[6..len - 6],
         crc,
     }

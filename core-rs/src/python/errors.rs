@@ -10,8 +10,10 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+use crate::cems::CemsError;
 use crate::ec::EcError;
 use crate::grid::GridError;
+use crate::hj212::{EncodeError, FrameError, PacketError};
 use crate::meters::{CounterError, RollupError};
 use crate::timestamps::TimestampError;
 
@@ -61,6 +63,40 @@ impl From<GridError> for PyErr {
 
 impl From<RollupError> for PyErr {
     fn from(e: RollupError) -> PyErr {
+        InputError::new_err(e.to_string())
+    }
+}
+
+/// An `InputError` with a message of the binding's own (an argument the core never sees).
+pub fn input_error(message: String) -> PyErr {
+    InputError::new_err(message)
+}
+
+impl From<CemsError> for PyErr {
+    fn from(e: CemsError) -> PyErr {
+        match e {
+            CemsError::CorruptSnapshot(_) | CemsError::IncompatibleSnapshot(_) => {
+                StateError::new_err(e.to_string())
+            }
+            _ => InputError::new_err(e.to_string()),
+        }
+    }
+}
+
+impl From<FrameError> for PyErr {
+    fn from(e: FrameError) -> PyErr {
+        InputError::new_err(e.to_string())
+    }
+}
+
+impl From<PacketError> for PyErr {
+    fn from(e: PacketError) -> PyErr {
+        InputError::new_err(e.to_string())
+    }
+}
+
+impl From<EncodeError> for PyErr {
+    fn from(e: EncodeError) -> PyErr {
         InputError::new_err(e.to_string())
     }
 }

@@ -8,8 +8,10 @@
 use pyo3::prelude::*;
 
 mod boundary;
+mod cems;
 mod ec;
 mod errors;
+mod hj212;
 mod meters;
 mod timestamps;
 
@@ -20,5 +22,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     meters::register(m)?;
     timestamps::register(m)?;
     ec::register(m)?;
+    hj212::register(m)?;
+    cems::register(m)?;
     Ok(())
 }
