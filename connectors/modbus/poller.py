@@ -305,7 +305,10 @@ class GatewayPoller:
         """Readings by round index (slot_ns // round_ns) of the poll that produced them."""
         self._next_round = 0
         """Index of the first round not handed on yet."""
+        self._unfinished: dict[int, int] = {}
+        """Round index -> devices whose current (unfinished) poll is scheduled in it."""
         self._progress = asyncio.Event()
+        """Set when a round's last unfinished poll finishes."""
         self._handing_on: asyncio.Future[None] | None = None
         """The on_batch call in progress: a stop lets it finish (never half a hand-on)."""
 
@@ -351,6 +354,8 @@ class GatewayPoller:
     def _schedule(self, dev: _Device, probe: bool, now_ns: int) -> None:
         slot_ns = dev.slot * dev.interval_ns + dev.phase_ns
         job = _Job(dev, slot_ns, slot_ns + dev.interval_ns, probe)
+        index = slot_ns // self.round_ns
+        self._unfinished[index] = self._unfinished.get(index, 0) + 1
         self._push(max(slot_ns, now_ns), job)
 
     async def _dispatch(self) -> None:
@@ -374,6 +379,11 @@ class GatewayPoller:
     def _finish(self, job: _Job, outcome: Outcome) -> None:
         """Books the poll's outcome and schedules the device's next one."""
         dev, st = job.device, self.stats
+        index = job.slot_ns // self.round_ns
+        self._unfinished[index] -= 1
+        if not self._unfinished[index]:
+            del self._unfinished[index]
+            self._progress.set()
         before = dev.health.state
         if outcome == "ok":
             st.polls_ok += 1
@@ -407,7 +417,6 @@ class GatewayPoller:
                 dev.health.poll_missed(slot - next_slot)
         dev.slot = slot
         self._schedule(dev, probe=dev.health.state == "dead", now_ns=now)
-        self._progress.set()
 
     # -- polling ------------------------------------------------------------------------------
 
@@ -461,17 +470,16 @@ class GatewayPoller:
 
     # -- output -------------------------------------------------------------------------------
 
-    def _earliest_slot_ns(self) -> int:
-        """Slot time of the earliest poll not finished yet (each device has exactly one)."""
-        return min((d.slot * d.interval_ns + d.phase_ns for d in self.devices), default=1 << 62)
-
     async def _hand_on_rounds(self) -> None:
         """Hands on each round's readings once every poll scheduled in it has finished."""
         self._next_round = self.clock.now_ns() // self.round_ns
         while True:
             end_ns = (self._next_round + 1) * self.round_ns
             await self.clock.sleep_until(end_ns)
-            while self._earliest_slot_ns() < end_ns or self.clock.now_ns() < end_ns:
+            while (
+                min(self._unfinished, default=self._next_round + 1) <= self._next_round
+                or self.clock.now_ns() < end_ns
+            ):
                 # Stragglers (retries, late starts) finish within a poll interval (+ timeout).
                 self._progress.clear()
                 try:
