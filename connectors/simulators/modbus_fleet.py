@@ -72,7 +72,10 @@ class FleetSpec:
     dead_silent: int = 1
     dead_exception: int = 1
     latency_s: float = 0.0
-    """Wall-clock seconds each answer takes (a serial bus behind the gateway); 0: immediate."""
+    """Wall-clock seconds each answer takes; 0: immediate."""
+    serial_bus: bool = False
+    """Each gateway answers one request at a time (an RS-485 bus behind a TCP gateway: with
+    latency_s, a gateway then serves at most 1 / latency_s requests a second)."""
     record_requests: bool = False
     """Keep (clock ns, unit id) of every request answered, in `SimGateway.log` (tests)."""
 
@@ -243,6 +246,7 @@ class SimGateway:
     max_inflight: int = 0
     log: list[tuple[int, int]] = field(default_factory=list, repr=False)
     """(clock ns, unit id) per answered request, if the spec asks to record them."""
+    bus: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @property
     def running(self) -> bool:
@@ -336,20 +340,35 @@ class RunningFleet:
             return ExcCodes.GATEWAY_NO_RESPONSE
         if set_values is not None:
             return ExcCodes.ILLEGAL_FUNCTION  # meters are read-only here
-        gw.inflight += 1
+        spec = self.model.spec
+        gw.inflight += 1  # received, not yet answered (waiting for the bus included)
         gw.max_inflight = max(gw.max_inflight, gw.inflight)
         try:
-            if self.model.spec.latency_s > 0:
-                await asyncio.sleep(self.model.spec.latency_s)
-            t_s = self.clock.now_ns() / NS_PER_S
-            counter = self.model.counter_ckwh(m, t_s)
-            for at, words in energy_words(
-                m.register_map, counter, m.scale_factor, image.model_address
-            ):
-                registers[at - start_address : at - start_address + len(words)] = words
+            if spec.serial_bus:
+                async with gw.bus:
+                    self._answer(m, image, start_address, registers)
+                    if spec.latency_s > 0:
+                        await asyncio.sleep(spec.latency_s)
+            else:
+                if spec.latency_s > 0:
+                    await asyncio.sleep(spec.latency_s)
+                self._answer(m, image, start_address, registers)
         finally:
             gw.inflight -= 1
         return None
+
+    def _answer(
+        self,
+        m: SimMeter,
+        image: DeviceImage,
+        start_address: int,
+        registers: list[int],
+    ) -> None:
+        """Writes the meter's energy registers as of now."""
+        t_s = self.clock.now_ns() / NS_PER_S
+        counter = self.model.counter_ckwh(m, t_s)
+        for at, words in energy_words(m.register_map, counter, m.scale_factor, image.model_address):
+            registers[at - start_address : at - start_address + len(words)] = words
 
     async def start_gateway(self, index: int) -> None:
         """Serves gateway `index` (on its previous port if it had one)."""
@@ -392,3 +411,71 @@ async def start_fleet(
         await fleet.stop()
         raise
     return fleet
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serves a simulated fleet until interrupted (SIGINT/SIGTERM); prints its gateways first.
+
+    `python -m connectors.simulators.modbus_fleet --meters 5000` prints one JSON line,
+    {"start_s": ..., "gateways": [{"name", "host", "port", "devices": [{"meter", "unit_id",
+    "register_map"}, ...]}, ...]}, whose gateways validate as GatewaySettings.
+    """
+    import argparse
+    import json
+    import signal
+
+    from connectors.clock import RealClock, ScaledClock
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--meters", type=int, default=FleetSpec.meters)
+    p.add_argument("--units-per-gateway", type=int, default=MAX_UNITS)
+    p.add_argument("--seed", type=int, default=0)
+    for role in ("wrapping", "replaced", "dead_silent", "dead_exception"):
+        p.add_argument(f"--{role.replace('_', '-')}", type=int, default=getattr(FleetSpec, role))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--latency-s", type=float, default=0.0)
+    p.add_argument("--serial-bus", action="store_true", help="one request at a time per gateway")
+    p.add_argument("--rate", type=float, default=None, help="simulated-time rate (ScaledClock)")
+    p.add_argument("--start-ns", type=int, default=None, help="ScaledClock start")
+    p.add_argument("--anchor-ns", type=int, default=None, help="ScaledClock monotonic anchor")
+    args = p.parse_args(argv)
+    spec = FleetSpec(
+        meters=args.meters,
+        units_per_gateway=args.units_per_gateway,
+        seed=args.seed,
+        wrapping=args.wrapping,
+        replaced=args.replaced,
+        dead_silent=args.dead_silent,
+        dead_exception=args.dead_exception,
+        latency_s=args.latency_s,
+        serial_bus=args.serial_bus,
+    )
+    clock: Clock = (
+        RealClock()
+        if args.rate is None
+        else ScaledClock(args.start_ns, rate=args.rate, anchor_ns=args.anchor_ns)
+    )
+
+    async def serve() -> None:
+        fleet = await start_fleet(spec, clock, host=args.host)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        gateways = [
+            g.model_dump(include={"name", "host", "port", "devices"})
+            for g in fleet.gateway_settings()
+        ]
+        for g in gateways:
+            g["devices"] = [
+                {k: d[k] for k in ("meter", "unit_id", "register_map")} for d in g["devices"]
+            ]
+        print(json.dumps({"start_s": fleet.model.start_s, "gateways": gateways}), flush=True)
+        await stop.wait()
+        await fleet.stop()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

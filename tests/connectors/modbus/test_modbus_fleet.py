@@ -7,17 +7,23 @@ poller's decoder.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
+import time
 
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
 from connectors.clock import NS_PER_S, ScaledClock
+from connectors.modbus.config import GatewaySettings
 from connectors.simulators.modbus_fleet import FleetSpec, SimFleet, start_fleet
 
 T0 = 1_800_000_000.0
 SPEC = FleetSpec(meters=30, units_per_gateway=15, wrap_after_s=60, replace_after_s=90)
 DT = AsyncModbusTcpClient.DATATYPE
+QUIET = {"wrapping": 0, "replaced": 0, "dead_silent": 0, "dead_exception": 0}
 
 
 def test_roles_are_deterministic_and_spread() -> None:
@@ -139,9 +145,7 @@ def test_served_registers_decode_to_the_expected_values() -> None:
 def test_a_stopped_gateway_refuses_and_restarts_on_the_same_port() -> None:
     async def main() -> None:
         clock = ScaledClock(round(T0 * NS_PER_S), rate=1.0)
-        fleet = await start_fleet(
-            FleetSpec(meters=3, wrapping=0, replaced=0, dead_silent=0, dead_exception=0), clock
-        )
+        fleet = await start_fleet(FleetSpec(meters=3, **QUIET), clock)
         port = fleet.gateways[0].port
         await fleet.stop_gateway(0)
         assert not fleet.gateways[0].running
@@ -158,3 +162,53 @@ def test_a_stopped_gateway_refuses_and_restarts_on_the_same_port() -> None:
         await fleet.stop()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("serial_bus", [False, True])
+def test_a_serial_bus_gateway_answers_one_request_at_a_time(serial_bus: bool) -> None:
+    async def main() -> float:
+        clock = ScaledClock(round(T0 * NS_PER_S), rate=1.0)
+        spec = FleetSpec(meters=3, **QUIET, latency_s=0.01, serial_bus=serial_bus)
+        fleet = await start_fleet(spec, clock)
+        port = fleet.gateways[0].port
+        clients = [AsyncModbusTcpClient("127.0.0.1", port=port) for _ in range(3)]
+        for c in clients:
+            await c.connect()
+
+        async def ten(c: AsyncModbusTcpClient) -> None:
+            for _ in range(10):
+                assert not (await c.read_input_registers(0x48, count=2, device_id=1)).isError()
+
+        start = time.monotonic()
+        await asyncio.gather(*(ten(c) for c in clients))
+        elapsed = time.monotonic() - start
+        for c in clients:
+            c.close()
+        await fleet.stop()
+        return elapsed
+
+    elapsed = asyncio.run(main())
+    if serial_bus:
+        assert elapsed >= 0.3  # 30 answers x 10 ms, one after the other
+    else:
+        assert elapsed < 0.29  # 3 at a time
+
+
+def test_the_command_line_simulator_prints_its_gateways() -> None:
+    args = ["--meters", "4", "--wrapping", "1", "--replaced", "0", "--dead-exception", "0"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connectors.simulators.modbus_fleet", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+    (gw,) = [GatewaySettings.model_validate(g) for g in info["gateways"]]
+    assert [d.meter for d in gw.devices] == ["mb-00000", "mb-00001", "mb-00002", "mb-00003"]
+    assert [d.register_map for d in gw.devices][:3] == ["sdm630", "sunspec203", "sunspec213"]
+    assert gw.port > 0 and info["start_s"] > 1.7e9
