@@ -184,6 +184,12 @@ class GatewaySettings(_Section):
         return self.name or f"{self.host}:{self.port}"
 
     @model_validator(mode="after")
+    def _backoff_range(self) -> Self:
+        if self.backoff_max_s < self.backoff_s:
+            raise ValueError("backoff_max_s must be at least backoff_s")
+        return self
+
+    @model_validator(mode="after")
     def _unique_devices(self) -> Self:
         units: set[int] = set()
         for d in self.devices:
@@ -205,10 +211,14 @@ class ModbusSettings(_Section):
     @model_validator(mode="after")
     def _unique(self) -> Self:
         seen: set[tuple[str, int]] = set()
+        labels: set[str] = set()
         for g in self.gateways:
             if (g.host, g.port) in seen:
                 raise ValueError(f"gateway {g.host}:{g.port} is declared twice")
+            if g.label in labels:
+                raise ValueError(f"gateway name {g.label!r} is used twice")
             seen.add((g.host, g.port))
+            labels.add(g.label)
         _unique_meters([d for g in self.gateways for d in g.devices])
         return self
 

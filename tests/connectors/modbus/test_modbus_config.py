@@ -95,6 +95,12 @@ def test_unit_ids_unique_per_gateway_and_meters_unique_across_gateways() -> None
         ModbusSettings.model_validate({"gateways": [g1, g2]})
     with pytest.raises(ValidationError, match="gateway a:502 is declared twice"):
         ModbusSettings.model_validate({"gateways": [g1, {**g1, "devices": []}]})
+    with pytest.raises(ValidationError, match="gateway name 'x' is used twice"):
+        ModbusSettings.model_validate(
+            {"gateways": [{"host": "a", "name": "x"}, {"host": "b", "name": "x"}]}
+        )
+    with pytest.raises(ValidationError, match="backoff_max_s must be at least backoff_s"):
+        GatewaySettings(host="h", backoff_s=5, backoff_max_s=1)
 
 
 def test_settings_are_frozen() -> None:
