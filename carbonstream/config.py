@@ -31,6 +31,7 @@ from pydantic import (
 
 from connectors.ec.settings import EcSettings
 from connectors.hj212.settings import CemsSettings, CemsSimulatorSettings
+from connectors.modbus.config import ModbusSettings
 from storage.entities import EntityTreeError, check_hierarchy
 from storage.layout import DataLayout
 
@@ -290,6 +291,9 @@ class MeterSimulatorSettings(Section):
 
 
 class ConnectorsSettings(Section):
+    modbus: ModbusSettings = Field(
+        default_factory=ModbusSettings, description="Modbus TCP polling of meter fleets."
+    )
     meter_simulator: MeterSimulatorSettings = Field(
         default_factory=MeterSimulatorSettings, description="Simulated smart-meter fleet."
     )

@@ -98,3 +98,9 @@ CEMS_QUALITY = Counter(
     "calibration, repeated) and on hours/days (accounting_disagreement).",
     ["site", "signal"],
 )
+MODBUS_DEVICES = Gauge(
+    "carbonstream_modbus_devices",
+    "Polled Modbus devices by health state (unknown, ok, degraded, dead).",
+    ["state"],
+    multiprocess_mode="livesum",
+)

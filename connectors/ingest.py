@@ -41,6 +41,10 @@ async def _main(config: Config) -> int:
         from connectors.ec.drop_folder import run_drop_folder
 
         tasks.append(asyncio.create_task(run_drop_folder(config, journal), name="ec-drop-folder"))
+    if config.connectors.modbus.enabled:
+        from connectors.modbus.connector import run_modbus
+
+        tasks.append(asyncio.create_task(run_modbus(config, journal), name="modbus"))
     tasks += await start_hj212(config, journal)
     stopper = asyncio.create_task(_wait(stop), name="stop")
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)

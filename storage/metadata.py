@@ -49,6 +49,17 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     detail     TEXT    NOT NULL   -- JSON: the offending record and a readable message
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_time ON dead_letters (created_ns);
+CREATE TABLE IF NOT EXISTS device_health (
+    meter              TEXT PRIMARY KEY,
+    gateway            TEXT    NOT NULL,
+    unit_id            INTEGER NOT NULL,
+    state              TEXT    NOT NULL,  -- unknown | ok | degraded | dead
+    last_good_ns       INTEGER,
+    consecutive_errors INTEGER NOT NULL,
+    total_errors       INTEGER NOT NULL,
+    last_error         TEXT,
+    updated_ns         INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rollup_dirty (
     product    TEXT    NOT NULL,  -- the product whose chunk changed, e.g. 'meters/interval'
     block      INTEGER NOT NULL,  -- chunk row-block
@@ -199,6 +210,48 @@ class MetadataDB:
                 (component,),
             )
         return {(r[0], r[1]): (orjson.loads(r[2]), int(r[3])) for r in rows}
+
+    # -- device health -----------------------------------------------------------------------
+
+    def put_device_health(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Replaces the health of the given polled devices (one transaction)."""
+        now = time.time_ns()
+        self._write(
+            "INSERT OR REPLACE INTO device_health VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r["meter"],
+                    r["gateway"],
+                    r["unit_id"],
+                    r["state"],
+                    r["last_good_ns"],
+                    r["consecutive_errors"],
+                    r["total_errors"],
+                    r["last_error"],
+                    now,
+                )
+                for r in rows
+            ],
+        )
+
+    def device_health(
+        self, state: str | None = None, limit: int = 1000, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        cols = (
+            "meter, gateway, unit_id, state, last_good_ns, consecutive_errors, total_errors, "
+            "last_error, updated_ns"
+        )
+        where, args = ("WHERE state = ?", (state,)) if state else ("", ())
+        rows = self._query(
+            f"SELECT {cols} FROM device_health {where} ORDER BY meter LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        names = [c.strip() for c in cols.split(",")]
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+    def device_states(self) -> dict[str, int]:
+        rows = self._query("SELECT state, count(*) FROM device_health GROUP BY state")
+        return {str(r[0]): int(r[1]) for r in rows}
 
     # -- roll-up work ------------------------------------------------------------------------
 

@@ -50,6 +50,26 @@ def _newest_slot(state: ApiState) -> int | None:
     return max(slots) if slots else None
 
 
+@router.get(
+    "/health",
+    summary="Health of polled meters (Modbus): state, last good read, error counts",
+)
+def meter_health(
+    state: State,
+    status: Literal["unknown", "ok", "degraded", "dead"] | None = Query(
+        None, description="Only devices in this state (e.g. dead)"
+    ),
+    limit: int = Query(1000, ge=1, le=100_000),
+    offset: int = Query(0, ge=0),
+) -> Response:
+    return NumericJSONResponse(
+        {
+            "states": state.db.device_states(),
+            "items": state.db.device_health(status, limit, offset),
+        }
+    )
+
+
 @router.get("/latest", summary="The most recent period with data, per meter")
 def latest(
     state: State,

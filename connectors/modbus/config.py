@@ -200,12 +200,30 @@ class GatewaySettings(_Section):
         return self
 
 
+class SimulatedClockSettings(_Section):
+    """A clock running faster than real time, shared with a simulated fleet (demos, tests)."""
+
+    rate: float = Field(gt=0, description="Simulated seconds per real second.")
+    start_ns: int = Field(description="Simulated time (UTC epoch ns) at the anchor.")
+    anchor_ns: int = Field(description="CLOCK_MONOTONIC reading (ns) the simulated time starts at.")
+
+
 class ModbusSettings(_Section):
     """The Modbus TCP poller of the ingest role."""
 
     enabled: bool = Field(False, description="Poll the configured Modbus gateways.")
     gateways: list[GatewaySettings] = Field(
         default_factory=list, description="Gateways ([[connectors.modbus.gateways]] tables)."
+    )
+    health_interval_s: float = Field(
+        10.0,
+        gt=0,
+        description="How often device health is published (metadata, /v1/meters/health).",
+    )
+    simulated_clock: SimulatedClockSettings | None = Field(
+        None,
+        description="Poll on a simulated clock instead of real time (the clock a simulated fleet "
+        "runs on); readings are stamped with it. Never set for real meters.",
     )
 
     @model_validator(mode="after")
