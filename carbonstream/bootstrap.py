@@ -11,6 +11,7 @@ from typing import Any
 
 from carbonstream.config import Config, EntitySettings, MeterStream
 from connectors.ec.settings import EcSiteSettings
+from storage.alerts import AlertStore
 from storage.factors import FactorTable
 from storage.journal import Journal
 from storage.metadata import MetadataDB
@@ -51,6 +52,11 @@ def prepare_data_dir(config: Config) -> None:
             db.register_streams(EC_AXIS, {s.id: ec_site_attrs(s) for s in sites})
     finally:
         db.close()
+    alerts = AlertStore(layout.metadata_db)
+    try:
+        alerts.sync_config_rules(config.alerts.rules)
+    finally:
+        alerts.close()
     factors = FactorTable(layout.metadata_db)
     try:
         factors.ensure_seeded()

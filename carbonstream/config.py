@@ -32,6 +32,7 @@ from pydantic import (
 from connectors.ec.settings import EcSettings
 from connectors.hj212.settings import CemsSettings, CemsSimulatorSettings
 from connectors.modbus.config import ModbusSettings
+from storage.alert_rules import AlertRule
 from storage.entities import EntityTreeError, check_hierarchy
 from storage.layout import DataLayout
 
@@ -271,6 +272,22 @@ class RollupSettings(Section):
         return sign * (hours * 3600 + minutes * 60) * 1_000_000_000
 
 
+class AlertsSettings(Section):
+    rules: list[AlertRule] = Field(
+        default_factory=list,
+        description="Alert rules ([[alerts.rules]] tables; more can be added through the API).",
+    )
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_rules(cls, rules: list[AlertRule]) -> list[AlertRule]:
+        ids = [r.id for r in rules]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"alert rule id {dup[0]!r} is declared twice")
+        return rules
+
+
 class MeterSimulatorSettings(Section):
     enabled: bool = Field(True, description="Run the simulated meter fleet in the ingest role.")
     count: int = Field(100, ge=0, le=1_000_000, description="Number of simulated meters.")
@@ -328,6 +345,9 @@ class Config(Section):
         default_factory=list, description="Declared entities ([[entities]] tables)."
     )
     rollups: RollupSettings = Field(default_factory=RollupSettings, description="Entity roll-ups.")
+    alerts: AlertsSettings = Field(
+        default_factory=AlertsSettings, description="Emission warnings and data-quality alerts."
+    )
     ec: EcSettings = Field(
         default_factory=EcSettings, description="Eddy-covariance sites, inputs and products."
     )

@@ -104,3 +104,8 @@ MODBUS_DEVICES = Gauge(
     ["state"],
     multiprocess_mode="livesum",
 )
+ALERT_TRANSITIONS = Counter(
+    "carbonstream_alert_transitions",
+    "Alert transitions recorded (firing, resolved), by rule.",
+    ["rule", "transition"],
+)

@@ -15,6 +15,7 @@ import numpy as np
 
 from carbonstream.bootstrap import prepare_data_dir
 from carbonstream.config import Config, load_config
+from storage.alerts import AlertStore
 from storage.journal import Journal, JournalEntry
 from storage.metadata import MetadataDB
 from storage.products import ENTITIES_AXIS, METERS_AXIS
@@ -42,6 +43,13 @@ utc_offset = "+08:00"
 chunk_entities = 4
 [connectors.meter_simulator]
 enabled = false
+[[alerts.rules]]
+id = "busy-meters"
+product = "meters/interval"
+variable = "consumption"
+subject = "m00*"
+threshold = 0.55
+clear = 0.45
 """
 
 
@@ -155,6 +163,9 @@ def store_contents(directory: Path) -> dict[str, Any]:
     db = MetadataDB(directory / "data" / "metadata.sqlite")
     out["dead_letters"] = sorted((d["id"], d["reason"]) for d in db.dead_letters(limit=10_000))
     db.close()
+    alerts = AlertStore(directory / "data" / "metadata.sqlite")
+    out["alert_history"] = alerts.history()
+    alerts.close()
     return out
 
 
