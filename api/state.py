@@ -12,9 +12,11 @@ from fastapi import Depends, Request
 
 from carbonstream.config import Config
 from carbonstream.products import cems_specs, ec_flux_specs, entity_specs, meters_interval_spec
+from storage.alerts import AlertStore
 from storage.journal import Journal
 from storage.layout import DataLayout
 from storage.metadata import MetadataDB
+from storage.tokens import TokenInfo, TokenStore
 from storage.zarr_store import ProductReader, ProductStore
 
 
@@ -28,7 +30,10 @@ class ApiState:
     entity_readers: dict[str, ProductReader]
     ec_fluxes: dict[float, ProductReader]
     """averaging period (s) -> reader of its ec/flux_<N>min product."""
+    tokens: TokenStore
+    alerts: AlertStore
     cems_readers: dict[str, ProductReader] = field(default_factory=dict)
+    token_cache: dict[str, tuple[TokenInfo | None, float]] = field(default_factory=dict)
     started_ns: int = field(default_factory=time.time_ns)
     _meter_ids: set[str] = field(default_factory=set)
     pid: int = field(default_factory=os.getpid)
@@ -42,6 +47,8 @@ class ApiState:
             config=config,
             layout=layout,
             db=MetadataDB(layout.metadata_db),
+            tokens=TokenStore(layout.metadata_db),
+            alerts=AlertStore(layout.metadata_db),
             journal=Journal(
                 layout.journal_dir, config.journal.partitions, config.journal.durability
             ),
@@ -70,6 +77,8 @@ class ApiState:
 
     def close(self) -> None:
         self.db.close()
+        self.tokens.close()
+        self.alerts.close()
         self.journal.close()
 
 

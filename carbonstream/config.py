@@ -155,6 +155,15 @@ class ApiSettings(Section):
     max_body_bytes: int = Field(
         64 << 20, ge=1024, description="Largest accepted request body (push ingest), bytes."
     )
+    anonymous_read: bool = Field(
+        True,
+        description="Allow queries and subscriptions without a token. Writes and ingest always "
+        "need one. Turn off when the API listens beyond localhost.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (CORS); none by default.",
+    )
     max_rows: int = Field(500_000, ge=1, description="Most readings accepted in one push request.")
 
 

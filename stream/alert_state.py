@@ -186,11 +186,13 @@ def _event(
         "silence": f"no data for {rule.silence_periods} period(s)",
     }[rule.kind]
     value = "" if x is None else f" = {x:.6g}"
-    verb = "breaches" if transition == "firing" else "is back past"
-    if transition == "resolved" and x is None and rule.kind == "budget":
-        verb, value = "period closed;", ""
-    level = rule.threshold if transition == "firing" else rule.clear_level
-    message = f"{subject}: {what}{value} {verb} {rule.operator} {level:g}"
+    if transition == "firing":
+        message = f"{subject}: {what}{value} breaches {rule.operator} {rule.threshold:g}"
+    elif x is None and rule.kind == "budget":
+        message = f"{subject}: budget period closed"
+    else:
+        back = "at or below" if rule.operator in (">", ">=") else "at or above"
+        message = f"{subject}: {what}{value} is back {back} {rule.clear_level:g}"
     if rule.kind == "silence":
         message = f"{subject}: {what}" + (" (data again)" if transition == "resolved" else "")
     return AlertEvent(

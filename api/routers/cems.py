@@ -14,6 +14,7 @@ import polars as pl
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from api.auth import READ
 from api.errors import Problem
 from api.responses import NumericJSONResponse
 from api.state import ApiState, State
@@ -104,7 +105,11 @@ def _day_window(state: ApiState, site: SiteSettings, start_ns: int, end_ns: int)
     return slot0, slot1
 
 
-@router.get("/sites", summary="CEMS sites: their variables, rules and live connection counters")
+@router.get(
+    "/sites",
+    dependencies=[READ],
+    summary="CEMS sites: their variables, rules and live connection counters",
+)
 def list_sites(state: State) -> Response:
     status = state.db.status(STATUS_COMPONENT).get((STATUS_COMPONENT, "server"))
     server: dict[str, Any] = status[0] if status else {}
@@ -139,7 +144,11 @@ def list_sites(state: State) -> Response:
 _VAR_ATTRS = ("parameter", "role", "unit", "mass_unit")
 
 
-@router.get("/{site_id}/minutes", summary="A site's minute values, flags and quality signals")
+@router.get(
+    "/{site_id}/minutes",
+    dependencies=[READ],
+    summary="A site's minute values, flags and quality signals",
+)
 def minutes(
     state: State,
     site_id: str,
@@ -176,7 +185,9 @@ def minutes(
     return NumericJSONResponse({"site": site.id, "minutes": rows})
 
 
-@router.get("/{site_id}/hourly", summary="A site's hourly values and emissions")
+@router.get(
+    "/{site_id}/hourly", dependencies=[READ], summary="A site's hourly values and emissions"
+)
 def hourly(
     state: State,
     site_id: str,
@@ -233,7 +244,11 @@ def hourly(
     )
 
 
-@router.get("/{site_id}/daily", summary="A site's daily values and emissions (local days)")
+@router.get(
+    "/{site_id}/daily",
+    dependencies=[READ],
+    summary="A site's daily values and emissions (local days)",
+)
 def daily(
     state: State,
     site_id: str,
@@ -281,6 +296,7 @@ def daily(
 
 @router.get(
     "/{site_id}/totals",
+    dependencies=[READ],
     summary="Emission totals of a period per mass channel, and monitoring vs accounting for CO2",
 )
 def totals(
@@ -333,7 +349,11 @@ def totals(
     )
 
 
-@router.get("/{site_id}/quality", summary="Data-quality signals of a period, per variable")
+@router.get(
+    "/{site_id}/quality",
+    dependencies=[READ],
+    summary="Data-quality signals of a period, per variable",
+)
 def quality(
     state: State,
     site_id: str,

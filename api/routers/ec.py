@@ -19,6 +19,7 @@ from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import INGEST, READ, authorize_ws
 from api.errors import Problem
 from api.responses import NumericJSONResponse
 from api.routers.ingest import read_limited
@@ -36,7 +37,7 @@ MAX_PERIODS_PER_QUERY = 100_000
 SOURCE = "ingest.push.ec"
 
 
-@router.get("/v1/ec/sites", summary="Eddy-covariance sites")
+@router.get("/v1/ec/sites", dependencies=[READ], summary="Eddy-covariance sites")
 def sites(state: State) -> dict[str, Any]:
     infos = {s.id: s for s in state.db.streams(EC_AXIS)}
     return {
@@ -61,7 +62,9 @@ def _site_row(state: ApiState, site: str) -> tuple[int, float]:
     return found[0].idx, settings.period_s
 
 
-@router.get("/v1/ec/{site}/fluxes", summary="A site's fluxes over a time range")
+@router.get(
+    "/v1/ec/{site}/fluxes", dependencies=[READ], summary="A site's fluxes over a time range"
+)
 def fluxes(
     state: State,
     site: str,
@@ -136,6 +139,7 @@ async def _journal(state: ApiState, site: str, batch: EcBatch) -> dict[str, Any]
 
 @router.post(
     "/v1/ingest/ec/{site}",
+    dependencies=[INGEST],
     status_code=202,
     tags=["ingest"],
     summary="Push one tower's raw rows (JSON columns or rows, NDJSON, CSV; chunked accepted)",
@@ -166,7 +170,8 @@ async def push_ec_ws(websocket: WebSocket, site: str) -> None:
     the batch is durable: {"seq", "accepted", "rejected_rows", ..., "journal"} or {"seq",
     "error"}. Unknown site: the socket is closed with code 4404."""
     state: ApiState = websocket.app.state.carbonstream
-    await websocket.accept()
+    if not await authorize_ws(websocket, "ingest"):
+        return
     if state.config.ec.site(site) is None:
         await websocket.close(code=4404, reason=f"site {site!r} is not configured")
         return

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from api.auth import ADMIN, READ
 from api.errors import Problem
 from api.responses import NumericJSONResponse
 from api.state import ApiState, State
@@ -44,13 +45,17 @@ def _node_json(tree: EntityTree, n: EntityNode) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/entities", summary="The entity hierarchy")
+@router.get("/v1/entities", dependencies=[READ], summary="The entity hierarchy")
 def list_entities(state: State) -> dict[str, Any]:
     tree = EntityTree.load(state.db)
     return {"items": [_node_json(tree, n) for n in tree.nodes.values()]}
 
 
-@router.get("/v1/entities/{entity_id}", summary="One entity, its children and member counts")
+@router.get(
+    "/v1/entities/{entity_id}",
+    dependencies=[READ],
+    summary="One entity, its children and member counts",
+)
 def get_entity(state: State, entity_id: str) -> dict[str, Any]:
     tree = EntityTree.load(state.db)
     if entity_id not in tree.nodes:
@@ -60,6 +65,7 @@ def get_entity(state: State, entity_id: str) -> dict[str, Any]:
 
 @router.get(
     "/v1/entities/{entity_id}/emissions",
+    dependencies=[READ],
     summary="CO2 (by scope), consumption per commodity and intensity over a time range",
 )
 def emissions(
@@ -168,7 +174,9 @@ def _recomputed(
     )
 
 
-@router.post("/v1/entities", status_code=201, summary="Register or update entities")
+@router.post(
+    "/v1/entities", dependencies=[ADMIN], status_code=201, summary="Register or update entities"
+)
 def register_entities(state: State, body: list[dict[str, Any]]) -> dict[str, Any]:
     try:
         entities = [EntitySettings.model_validate(e) for e in body]
@@ -187,7 +195,9 @@ def register_entities(state: State, body: list[dict[str, Any]]) -> dict[str, Any
     return {"registered": rows}
 
 
-@router.post("/v1/meters", status_code=201, summary="Register or update meters")
+@router.post(
+    "/v1/meters", dependencies=[ADMIN], status_code=201, summary="Register or update meters"
+)
 def register_meters(state: State, body: list[dict[str, Any]]) -> dict[str, Any]:
     try:
         meters = [MeterStream.model_validate(m) for m in body]

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import INGEST
 from api.errors import Problem
 from api.responses import NumericJSONResponse
 from api.state import State
@@ -33,6 +34,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 @router.post(
     "/meters",
+    dependencies=[INGEST],
     status_code=202,
     summary="Push cumulative meter readings (CSV, Arrow IPC, Parquet, JSON array or NDJSON)",
     responses={

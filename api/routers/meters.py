@@ -11,6 +11,7 @@ import polars as pl
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from api.auth import READ
 from api.errors import Problem
 from api.responses import NumericJSONResponse
 from api.state import ApiState, State
@@ -24,7 +25,7 @@ MAX_SLOTS_PER_QUERY = 200_000
 DAY_NS = 86_400 * 1_000_000_000
 
 
-@router.get("", summary="Registered meters")
+@router.get("", dependencies=[READ], summary="Registered meters")
 def list_meters(
     state: State,
     limit: int = Query(100, ge=1, le=10_000),
@@ -52,6 +53,7 @@ def _newest_slot(state: ApiState) -> int | None:
 
 @router.get(
     "/health",
+    dependencies=[READ],
     summary="Health of polled meters (Modbus): state, last good read, error counts",
 )
 def meter_health(
@@ -70,7 +72,7 @@ def meter_health(
     )
 
 
-@router.get("/latest", summary="The most recent period with data, per meter")
+@router.get("/latest", dependencies=[READ], summary="The most recent period with data, per meter")
 def latest(
     state: State,
     limit: int = Query(1000, ge=1, le=100_000),
@@ -110,7 +112,9 @@ def latest(
 
 
 @router.get(
-    "/{meter_id}/intervals", summary="A meter's interval consumption and CO2 over a time range"
+    "/{meter_id}/intervals",
+    dependencies=[READ],
+    summary="A meter's interval consumption and CO2 over a time range",
 )
 def intervals(
     state: State,

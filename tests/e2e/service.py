@@ -31,6 +31,10 @@ class Service:
     data_dir: Path
     log_path: Path
     started: float
+    cwd: Path
+    config: Path | None
+    env: dict[str, str]
+    _admin: str | None = None
 
     @classmethod
     def start(
@@ -50,10 +54,46 @@ class Service:
         proc = subprocess.Popen(
             cmd, cwd=cwd, env=full_env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT
         )
-        return cls(proc, f"http://127.0.0.1:{port}", cwd / "data", log_path, time.monotonic())
+        return cls(
+            proc,
+            f"http://127.0.0.1:{port}",
+            cwd / "data",
+            log_path,
+            time.monotonic(),
+            cwd,
+            config,
+            full_env,
+        )
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=10.0)
+    def token(self, scopes: str = "admin") -> str:
+        """A new API token of the service's data directory (via `carbonstream tokens create`)."""
+        cmd = [
+            sys.executable,
+            "-m",
+            "carbonstream",
+            "tokens",
+            "create",
+            "--name",
+            "tests",
+            "--scopes",
+            scopes,
+        ]
+        if self.config is not None:
+            cmd += ["--config", str(self.config)]
+        out = subprocess.run(
+            cmd, cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        """A client of the service; it writes with an admin token unless given another."""
+        if token is None:
+            if self._admin is None:
+                self._admin = self.token("admin")
+            token = self._admin
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base_url, timeout=10.0, headers=headers)
 
     def wait_for(self, what: str, probe: Callable[[], T | None], timeout_s: float = 30.0) -> T:
         """Polls `probe` until it returns something other than None (connection errors retried)."""
@@ -75,7 +115,7 @@ class Service:
         )
 
     def get_json(self, path: str, **params: Any) -> Any:
-        with self.client() as c:
+        with self.client(token="") as c:  # reads need no token (api.anonymous_read)
             r = c.get(path, params=params)
             r.raise_for_status()
             return r.json()

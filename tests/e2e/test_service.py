@@ -351,3 +351,21 @@ def test_factor_versions_and_recomputed_reports_over_http(service: Service) -> N
         assert ratio and all(x == pytest.approx(2.0, rel=1e-9) for x in ratio)
         missing = c.get("/v1/entities/demo-city/emissions", params={"factor_version": 99})
         assert missing.status_code == 404
+
+
+def test_writes_need_a_token_with_the_right_scope(service: Service) -> None:
+    body = b"meter,ts,value\ne2e-grid,2026-03-03T00:00:00Z,3000.0\n"
+    csv = {"content-type": "text/csv"}
+    with service.client(token="") as anonymous:
+        r = anonymous.post("/v1/ingest/meters", content=body, headers=csv)
+        assert r.status_code == 401 and "Bearer" in r.json()["detail"]
+        assert anonymous.post("/v1/entities", json=[{"id": "x"}]).status_code == 401
+        assert anonymous.get("/v1/meters").status_code == 200, "reads are anonymous here"
+    with service.client(token=service.token("read")) as reader:
+        r = reader.post("/v1/ingest/meters", content=body, headers=csv)
+        assert r.status_code == 403 and "'ingest' scope" in r.json()["detail"]
+    with service.client(token=service.token("ingest")) as ingester:
+        assert ingester.post("/v1/ingest/meters", content=body, headers=csv).status_code == 202
+        assert ingester.post("/v1/entities", json=[{"id": "x"}]).status_code == 403
+    with service.client(token="cst_nothere_secret") as forged:
+        assert forged.post("/v1/ingest/meters", content=body, headers=csv).status_code == 401

@@ -26,6 +26,7 @@ from carbonstream.bootstrap import prepare_data_dir
 from carbonstream.config import load_config
 from storage.metadata import MetadataDB
 from storage.products import METERS_AXIS
+from storage.tokens import TokenStore
 from tests.conftest import free_port
 from tests.reliability.harness import START, S, run_flow, store_contents, write_config
 
@@ -48,14 +49,18 @@ def batches(seed: int) -> list[bytes]:
     return out
 
 
-def data_dir(path: Path) -> Path:
+def data_dir(path: Path) -> tuple[Path, str]:
+    """A prepared data directory and an ingest token of it."""
     path.mkdir()
     config = load_config(write_config(path), environ={})
     prepare_data_dir(config)
     db = MetadataDB(config.storage.layout.metadata_db)
     db.register_streams(METERS_AXIS, {m: {} for m in METERS})
     db.close()
-    return path
+    tokens = TokenStore(config.storage.layout.metadata_db)
+    token = tokens.create("sender", ["ingest"])
+    tokens.close()
+    return path, token
 
 
 @contextmanager
@@ -130,12 +135,12 @@ def test_acknowledged_data_survives_and_resent_data_is_not_doubled(
     tmp_path: Path, seed: int
 ) -> None:
     bodies = batches(seed)
-    reference = data_dir(tmp_path / "reference")
-    assert push_all(reference, bodies, [], random.Random(0)) == 0 or True
-    crashed = data_dir(tmp_path / "crashed")
+    reference, ref_token = data_dir(tmp_path / "reference")
+    push_all(reference, ref_token, bodies, [], random.Random(0))
+    crashed, token = data_dir(tmp_path / "crashed")
     rng = random.Random(seed)
     crashes = [f"push.after_append:{rng.randint(1, 20)}" for _ in range(3)]
-    deaths = push_all(crashed, bodies, crashes, rng)
+    deaths = push_all(crashed, token, bodies, crashes, rng)
     assert deaths >= 3, f"seed {seed}: the API died only {deaths} times"
 
     for d in (reference, crashed):

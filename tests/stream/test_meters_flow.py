@@ -25,11 +25,11 @@ from benchmarks.reference.meters import interval_consumption
 from carbonstream.bootstrap import prepare_data_dir
 from carbonstream.config import Config
 from carbonstream.products import meters_interval_spec
+from storage.alerts import AlertStore
 from storage.factors import seed_table_text
 from storage.journal import Journal, JournalEntry
 from storage.metadata import MetadataDB
 from storage.records import METER_READINGS, encode_meter_readings
-from storage.alerts import AlertStore
 from storage.zarr_store import ProductReader, ProductStore
 from stream.alert_state import RuleState, observe
 from stream.dataflow import build_dataflow
