@@ -11,7 +11,17 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import errors
 from api.alert_hub import AlertHub
 from api.limits import BodyLimit
-from api.routers import alerts, cems, ec, entities, factors, ingest, meters, service
+from api.routers import (
+    alerts,
+    cems,
+    ec,
+    entities,
+    factors,
+    ingest,
+    meters,
+    service,
+    subscriptions,
+)
 from api.state import ApiState
 from carbonstream import __version__
 from carbonstream.config import Config
@@ -51,6 +61,7 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(entities.router)
     app.include_router(factors.router)
     app.include_router(alerts.router)
+    app.include_router(subscriptions.router)
     app.include_router(ingest.router)
     app.include_router(ec.router)
     app.include_router(cems.router)

@@ -38,12 +38,14 @@ def _verify(state: ApiState, token: str) -> TokenInfo | None:
     return info
 
 
-def check(state: ApiState, authorization: str | None, scope: Scope) -> TokenInfo | None:
+def check(
+    state: ApiState, authorization: str | None, scope: Scope, anonymous_ok: bool = True
+) -> TokenInfo | None:
     """The token's info if it grants `scope`; raises 401/403 otherwise. Anonymous reads pass
-    (None) when the configuration allows them."""
+    (None) when the configuration allows them and the endpoint does (`anonymous_ok`)."""
     token = _token_from(authorization)
     if token is None:
-        if scope == "read" and state.config.api.anonymous_read:
+        if scope == "read" and anonymous_ok and state.config.api.anonymous_read:
             return None
         raise Problem(
             401,
@@ -62,11 +64,13 @@ def check(state: ApiState, authorization: str | None, scope: Scope) -> TokenInfo
     return info
 
 
-def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, TokenInfo | None]]:
+def require(
+    scope: Scope, anonymous_ok: bool = True
+) -> Callable[..., Coroutine[Any, Any, TokenInfo | None]]:
     async def dependency(
         request: Request, authorization: Annotated[str | None, Header()] = None
     ) -> TokenInfo | None:
-        return check(get_state(request), authorization, scope)
+        return check(get_state(request), authorization, scope, anonymous_ok)
 
     return dependency
 
@@ -95,3 +99,6 @@ Admin = Annotated[TokenInfo | None, Depends(require("admin"))]
 READ = Depends(require("read"))
 INGEST = Depends(require("ingest"))
 ADMIN = Depends(require("admin"))
+SUBSCRIBER = Depends(require("read", anonymous_ok=False))
+"""A token with the read scope, even where anonymous reads are allowed (a subscription that
+sends data elsewhere is always accountable to a token)."""

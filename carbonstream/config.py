@@ -164,6 +164,11 @@ class ApiSettings(Section):
         default_factory=list,
         description="Origins allowed to call the API from a browser (CORS); none by default.",
     )
+    webhook_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts webhook subscriptions may point at (globs, e.g. '*.example.org'); "
+        "empty: any. A webhook makes this server send requests: restrict it where that matters.",
+    )
     max_rows: int = Field(500_000, ge=1, description="Most readings accepted in one push request.")
 
 

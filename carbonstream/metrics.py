@@ -109,3 +109,8 @@ ALERT_TRANSITIONS = Counter(
     "Alert transitions recorded (firing, resolved), by rule.",
     ["rule", "transition"],
 )
+WEBHOOK_DELIVERIES = Counter(
+    "carbonstream_webhook_deliveries",
+    "Webhook POSTs of alert events, by outcome (delivered, failed: retried later).",
+    ["outcome"],
+)

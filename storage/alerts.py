@@ -40,6 +40,17 @@ CREATE TABLE IF NOT EXISTS alerts (
     updated_seq INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts (state);
+CREATE TABLE IF NOT EXISTS webhooks (
+    id              TEXT PRIMARY KEY,
+    url             TEXT    NOT NULL,
+    secret          TEXT    NOT NULL,  -- HMAC key shared with the receiver
+    filters         TEXT    NOT NULL,  -- JSON: site / entity / severity / rule lists
+    created_ns      INTEGER NOT NULL,
+    delivered_seq   INTEGER NOT NULL,  -- every event up to here is delivered (or filtered out)
+    failures        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ns INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT
+);
 CREATE TABLE IF NOT EXISTS alert_events (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     alert_id   TEXT    NOT NULL,
@@ -258,6 +269,58 @@ class AlertStore:
                 "ORDER BY alert_id, transition"
             ).fetchall()
         return [(str(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows]
+
+    # -- webhook subscriptions -------------------------------------------------------------
+
+    def add_webhook(
+        self, hook_id: str, url: str, secret: str, filters: dict[str, list[str] | None], since: int
+    ) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO webhooks (id, url, secret, filters, created_ns, delivered_seq) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (hook_id, url, secret, orjson.dumps(filters).decode(), time.time_ns(), since),
+            )
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, url, secret, filters, delivered_seq, failures, next_attempt_ns, "
+                "last_error FROM webhooks ORDER BY created_ns"
+            ).fetchall()
+        return [
+            {
+                "id": r[0],
+                "url": r[1],
+                "secret": r[2],
+                "filters": orjson.loads(r[3]),
+                "delivered_seq": r[4],
+                "failures": r[5],
+                "next_attempt_ns": r[6],
+                "last_error": r[7],
+            }
+            for r in rows
+        ]
+
+    def delete_webhook(self, hook_id: str) -> bool:
+        with self._lock:
+            return self._conn.execute("DELETE FROM webhooks WHERE id = ?", (hook_id,)).rowcount > 0
+
+    def webhook_delivered(self, hook_id: str, seq: int) -> None:
+        with self._lock:
+            self._conn.execute(
+                "UPDATE webhooks SET delivered_seq = max(delivered_seq, ?), failures = 0, "
+                "next_attempt_ns = 0, last_error = NULL WHERE id = ?",
+                (seq, hook_id),
+            )
+
+    def webhook_failed(self, hook_id: str, error: str, retry_at_ns: int) -> None:
+        with self._lock:
+            self._conn.execute(
+                "UPDATE webhooks SET failures = failures + 1, next_attempt_ns = ?, last_error = ? "
+                "WHERE id = ?",
+                (retry_at_ns, error[:500], hook_id),
+            )
 
     def close(self) -> None:
         with self._lock:

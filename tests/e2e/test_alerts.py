@@ -10,6 +10,7 @@ Last-Event-ID receives the resolved event it missed, exactly once.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from stream.alert_state import RuleState, observe
 from tests.conftest import free_port
 from tests.e2e.service import Service
 from tests.e2e.test_cems import DAY, NS, independent_hourly_co2, iso, yesterday_local_midnight
+from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 
@@ -187,6 +189,11 @@ def test_a_permit_exceedance_reaches_sse_subscribers_exactly_once(
     for s in (steady, leaver):
         s.start()
         assert s.connected.wait(30)
+    receiver = WebhookReceiver(fail_first=2).__enter__()
+    with svc.client(token=svc.token("read")) as c:
+        r = c.post("/v1/subscriptions/webhooks", json={"url": receiver.url, "site": [SITE]})
+        assert r.status_code == 201, r.text
+        hook = r.json()
 
     counts = asyncio.run(run_simulator(simulated_day(start), "127.0.0.1", port))
     assert counts["unanswered"] == 0
@@ -218,3 +225,33 @@ def test_a_permit_exceedance_reaches_sse_subscribers_exactly_once(
         assert [e["transition"] for e in history] == ["firing", "resolved"]
         (current,) = c.get("/v1/alerts").json()["items"]
         assert current["state"] == "resolved" and current["alert_id"] == firing["alert_id"]
+
+    # The webhook refused twice, then took both events, in order, once each, signed.
+    deadline = time.monotonic() + 30
+    while len(receiver.accepted()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    receiver.__exit__(None, None, None)
+    assert [r.event_id for r in receiver.requests] == [steady.ids[0]] * 3 + [steady.ids[1]]
+    assert [r.event for r in receiver.accepted()] == [
+        {**e, "seq": i, "created_ns": r.event["created_ns"]}
+        for e, i, r in zip(steady.events, steady.ids, receiver.accepted(), strict=True)
+    ]
+    for r in receiver.requests:
+        signed = hmac.new(hook["secret"].encode(), r.timestamp.encode() + b"." + r.body, "sha256")
+        assert r.signature == "sha256=" + signed.hexdigest()
+
+
+def test_webhook_subscriptions_need_a_token_and_a_sane_url(service: tuple[Service, int]) -> None:
+    svc, _ = service
+    with svc.client(token="") as c:
+        r = c.post("/v1/subscriptions/webhooks", json={"url": "http://127.0.0.1:9/x"})
+        assert r.status_code == 401, "anonymous reads do not extend to subscriptions"
+    with svc.client(token=svc.token("read")) as c:
+        r = c.post("/v1/subscriptions/webhooks", json={"url": "ftp://example.org/x"})
+        assert r.status_code == 422 and "http(s)" in r.json()["detail"]
+        created = c.post("/v1/subscriptions/webhooks", json={"url": "http://127.0.0.1:9/x"}).json()
+        listed = c.get("/v1/subscriptions/webhooks").json()["items"]
+        assert created["id"] in [h["id"] for h in listed]
+        assert all("secret" not in h for h in listed), "the secret is shown once, at creation"
+        assert c.delete(f"/v1/subscriptions/webhooks/{created['id']}").status_code == 204
+        assert c.delete(f"/v1/subscriptions/webhooks/{created['id']}").status_code == 404
