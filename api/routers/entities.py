@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import io
-import time
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
 from api.auth import ADMIN, READ
 from api.errors import Problem
-from api.responses import NumericJSONResponse
 from api.state import ApiState, State
-from api.timeparams import iso, parse_instant
+from api.tabular import (
+    FORMAT_QUERY,
+    TABLE_RESPONSES,
+    TableFormat,
+    instants,
+    negotiate,
+    table_response,
+)
+from api.timeparams import slot_window, time_range
 from carbonstream.config import EntitySettings, MeterStream
 from storage.entities import EntityNode, EntityTree, EntityTreeError, check_hierarchy
 from storage.factors import FactorTable
@@ -67,14 +72,16 @@ def get_entity(state: State, entity_id: str) -> dict[str, Any]:
     "/v1/entities/{entity_id}/emissions",
     dependencies=[READ],
     summary="CO2 (by scope), consumption per commodity and intensity over a time range",
+    responses=TABLE_RESPONSES,
 )
 def emissions(
     state: State,
+    request: Request,
     entity_id: str,
     resolution: Literal["interval", "day", "month"] = Query("day"),
     start: str | None = Query(None, description="ISO 8601 with offset"),
     end: str | None = Query(None, description="ISO 8601 with offset; default now"),
-    format: Literal["json", "csv"] = Query("json"),
+    format: TableFormat | None = FORMAT_QUERY,
     factor_version: int | None = Query(
         None,
         ge=1,
@@ -86,19 +93,17 @@ def emissions(
     node = tree.nodes.get(entity_id)
     if node is None:
         raise Problem(404, "Unknown entity", f"entity {entity_id!r} is not registered")
+    fmt = negotiate(request, format)
     if factor_version is not None:
-        return _recomputed(state, tree, node, resolution, start, end, factor_version, format)
+        return _recomputed(state, tree, node, resolution, start, end, factor_version, fmt)
     reader = state.entity_readers[f"entities/{resolution}"]
     spec = reader.spec
-    start_ns, end_ns = _time_range(start, end, resolution)
-    slot0 = max(0, spec.slot_of(start_ns))
-    slot1 = max(slot0, spec.slot_of(end_ns - 1) + 1)
-    if slot1 - slot0 > MAX_PERIODS:
-        raise Problem(400, "Time range too long", f"at most {MAX_PERIODS} periods per query")
+    start_ns, end_ns = time_range(start, end, DEFAULT_SPAN_NS[resolution])
+    slot0, slot1 = slot_window(spec, start_ns, end_ns, MAX_PERIODS)
     data = reader.read([node.row], slot0, slot1)
     keep = np.flatnonzero(~np.isnan(data["co2"][0]) | (data["completeness"][0] > 0))
     starts = spec.slot_starts(slot0, slot1)[keep]
-    columns: dict[str, Any] = {"period_start": [iso(int(t)) for t in starts]}
+    columns: dict[str, Any] = {"period_start": instants(starts)}
     for v in spec.variables:
         name = f"{v.name}_kg" if v.name.startswith("co2") else v.name
         columns[name] = data[v.name][0, keep]
@@ -106,30 +111,13 @@ def emissions(
         columns[f"co2_intensity_kg_per_{node.activity.unit}"] = (
             data["co2"][0, keep] / node.activity.value
         )
-    frame = pl.DataFrame(columns)
-    if format == "csv":
-        buf = io.BytesIO()
-        frame.write_csv(buf)
-        return Response(buf.getvalue(), media_type="text/csv")
-    return NumericJSONResponse(
-        {
-            "entity": node.id,
-            "resolution": resolution,
-            "units": {v.name: v.attrs.get("units") for v in spec.variables if "units" in v.attrs},
-            "activity": _node_json(tree, node)["activity"],
-            "periods": frame.to_dicts(),
-        }
-    )
-
-
-def _time_range(start: str | None, end: str | None, resolution: str) -> tuple[int, int]:
-    end_ns = parse_instant("end", end)
-    end_ns = time.time_ns() if end_ns is None else end_ns
-    start_ns = parse_instant("start", start)
-    start_ns = end_ns - DEFAULT_SPAN_NS[resolution] if start_ns is None else start_ns
-    if end_ns <= start_ns:
-        raise Problem(400, "Bad time range", "end must be after start")
-    return start_ns, end_ns
+    envelope = {
+        "entity": node.id,
+        "resolution": resolution,
+        "units": {v.name: v.attrs.get("units") for v in spec.variables if "units" in v.attrs},
+        "activity": _node_json(tree, node)["activity"],
+    }
+    return table_response(pl.DataFrame(columns), fmt, envelope, "periods")
 
 
 def _recomputed(
@@ -148,7 +136,7 @@ def _recomputed(
         raise Problem(
             404, "Unknown factor version", f"factor table version {version} does not exist"
         )
-    start_ns, end_ns = _time_range(start, end, resolution)
+    start_ns, end_ns = time_range(start, end, DEFAULT_SPAN_NS[resolution])
     recomputer = Recomputer(state.config)
     try:
         frame = recomputer.emissions(
@@ -160,18 +148,8 @@ def _recomputed(
         )
     finally:
         recomputer.close()
-    if format == "csv":
-        buf = io.BytesIO()
-        frame.write_csv(buf)
-        return Response(buf.getvalue(), media_type="text/csv")
-    return NumericJSONResponse(
-        {
-            "entity": node.id,
-            "resolution": resolution,
-            "factor_version": version,
-            "periods": frame.to_dicts(),
-        }
-    )
+    envelope = {"entity": node.id, "resolution": resolution, "factor_version": version}
+    return table_response(frame, format, envelope, "periods")
 
 
 @router.post(

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import io
-import time
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.auth import READ
 from api.errors import Problem
 from api.responses import NumericJSONResponse
 from api.state import ApiState, State
-from api.timeparams import iso, parse_instant
+from api.tabular import (
+    FORMAT_QUERY,
+    TABLE_RESPONSES,
+    TableFormat,
+    instants,
+    negotiate,
+    table_response,
+)
+from api.timeparams import iso, slot_window, time_range
 from storage.metadata import STATUS_ZARR
 
 router = APIRouter(prefix="/v1/meters", tags=["meters"])
@@ -115,54 +121,39 @@ def latest(
     "/{meter_id}/intervals",
     dependencies=[READ],
     summary="A meter's interval consumption and CO2 over a time range",
+    responses=TABLE_RESPONSES,
 )
 def intervals(
     state: State,
+    request: Request,
     meter_id: str,
     start: str | None = Query(None, description="ISO 8601 with offset; default end - 24 h"),
     end: str | None = Query(None, description="ISO 8601 with offset; default now"),
-    format: Literal["json", "csv"] = Query("json"),
+    format: TableFormat | None = FORMAT_QUERY,
 ) -> Response:
     spec = state.meters.spec
     found = state.db.streams(spec.axis, [meter_id])
     if not found:
         raise Problem(404, "Unknown meter", f"meter {meter_id!r} is not registered")
     info = found[0]
-    end_ns = parse_instant("end", end)
-    end_ns = time.time_ns() if end_ns is None else end_ns
-    start_ns = parse_instant("start", start)
-    start_ns = end_ns - DAY_NS if start_ns is None else start_ns
-    if end_ns <= start_ns:
-        raise Problem(400, "Bad time range", "end must be after start")
-    slot0 = max(0, spec.slot_of(start_ns))
-    slot1 = max(slot0, spec.slot_of(end_ns - 1) + 1)
-    if slot1 - slot0 > MAX_SLOTS_PER_QUERY:
-        raise Problem(
-            400, "Time range too long", f"at most {MAX_SLOTS_PER_QUERY} periods per query"
-        )
+    start_ns, end_ns = time_range(start, end, DAY_NS)
+    slot0, slot1 = slot_window(spec, start_ns, end_ns, MAX_SLOTS_PER_QUERY)
     data = state.meters.read([info.idx], slot0, slot1)
     keep = np.flatnonzero(~np.isnan(data["reading"][0]) | (data["coverage"][0] > 0))
-    starts = spec.origin_ns + (slot0 + keep) * spec.step_ns
     frame = pl.DataFrame(
         {
-            "period_start": [iso(int(t)) for t in starts],
+            "period_start": instants(spec.slot_starts(slot0, slot1)[keep]),
             "consumption": data["consumption"][0, keep],
             "co2_kg": data["co2"][0, keep],
             "coverage": data["coverage"][0, keep],
             "reading": data["reading"][0, keep],
         }
     )
-    if format == "csv":
-        buf = io.BytesIO()
-        frame.write_csv(buf)
-        return Response(buf.getvalue(), media_type="text/csv")
-    return NumericJSONResponse(
-        {
-            "meter": info.id,
-            "unit": info.attrs.get("unit"),
-            "resolution_s": spec.step_ns // 1_000_000_000,
-            "start": iso(start_ns),
-            "end": iso(end_ns),
-            "intervals": frame.to_dicts(),
-        }
-    )
+    envelope = {
+        "meter": info.id,
+        "unit": info.attrs.get("unit"),
+        "resolution_s": spec.step_ns // 1_000_000_000,
+        "start": iso(start_ns),
+        "end": iso(end_ns),
+    }
+    return table_response(frame, negotiate(request, format), envelope, "intervals")

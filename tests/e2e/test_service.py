@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 import xarray as xr
 
@@ -135,6 +136,27 @@ def test_pushed_readings_come_back_as_intervals_over_http(service: Service) -> N
     header, first = text.splitlines()[:2]
     assert header == "period_start,consumption,co2_kg,coverage,reading"
     assert first.startswith("2026-03-01T00:0")
+
+    # Parquet and Arrow (by parameter and by Accept header) carry the same rows, typed.
+    as_json = service.get_json("/v1/meters/e2e-grid/intervals", **PUSHED_RANGE)["intervals"]
+    with service.client() as c:
+        url = "/v1/meters/e2e-grid/intervals"
+        parquet = c.get(url, params={**PUSHED_RANGE, "format": "parquet"})
+        arrow = c.get(
+            url, params=PUSHED_RANGE, headers={"accept": "application/vnd.apache.arrow.stream"}
+        )
+    assert parquet.headers["content-type"] == "application/vnd.apache.parquet"
+    assert arrow.headers["content-type"] == "application/vnd.apache.arrow.stream"
+    for frame in (pl.read_parquet(io.BytesIO(parquet.content)), pl.read_ipc_stream(arrow.content)):
+        assert frame.schema["period_start"] == pl.Datetime("ns", "UTC")
+        assert frame.height == len(as_json)
+        assert [_iso(t) for t in frame["period_start"].cast(pl.Int64)] == [
+            iv["period_start"] for iv in as_json
+        ]
+        np.testing.assert_array_equal(
+            frame["consumption"].fill_nan(None).to_numpy(),
+            np.array([iv["consumption"] for iv in as_json], dtype=float),
+        )
 
 
 def _iso(ns: int) -> str:
