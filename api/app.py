@@ -20,6 +20,8 @@ from api.routers import (
     ingest,
     meters,
     service,
+    sites,
+    streams,
     subscriptions,
 )
 from api.state import ApiState
@@ -57,6 +59,8 @@ def create_app(config: Config) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
         )
     app.include_router(service.router)
+    app.include_router(streams.router)
+    app.include_router(sites.router)
     app.include_router(meters.router)
     app.include_router(entities.router)
     app.include_router(factors.router)

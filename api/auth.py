@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request, WebSocket
 
 from api.errors import Problem
-from api.state import ApiState, get_state
+from api.state import ApiState, state_of
 from storage.tokens import Scope, TokenInfo
 
 CACHE_S = 5.0
@@ -70,7 +70,7 @@ def require(
     async def dependency(
         request: Request, authorization: Annotated[str | None, Header()] = None
     ) -> TokenInfo | None:
-        return check(get_state(request), authorization, scope, anonymous_ok)
+        return check(state_of(request), authorization, scope, anonymous_ok)
 
     return dependency
 

@@ -35,7 +35,7 @@ from carbonstream.faults import crash_point
 from carbonstream.products import entity_specs, meters_interval_spec
 from storage.commodities import BY_NAME, COMMODITIES
 from storage.entities import EntityTree
-from storage.metadata import MetadataDB
+from storage.metadata import STATUS_ZARR, MetadataDB
 from storage.products import ProductSpec
 from storage.zarr_store import ProductReader, ProductStore, ProductWriter, registry_labels
 
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 NO_GROUP = np.uint32(0xFFFF_FFFF)
 SCOPES = (1, 2)
+STATUS_KEY = "rollup"
 VALUE_VARS = ("co2", "co2_scope1", "co2_scope2", *(c.name for c in COMMODITIES))
 
 Totals = dict[str, npt.NDArray[np.float64]]
@@ -89,6 +90,13 @@ class RollupMaterializer:
         self._readers = {
             name: ProductReader(store, refresh_s=0) for name, store in self._stores.items()
         }
+        published = self._db.status(STATUS_ZARR)
+        self._newest: dict[str, int] = {
+            name: int(published[(STATUS_ZARR, f"{name}#{STATUS_KEY}")][0]["max_slot"])
+            for name in specs
+            if (STATUS_ZARR, f"{name}#{STATUS_KEY}") in published
+        }
+        """Newest period with a value, per entity product: what `latest` readers look back from."""
 
     # -- the cycle -----------------------------------------------------------------------------
 
@@ -120,7 +128,19 @@ class RollupMaterializer:
         self._rollup_months(tree, days)
         self._writers["entities/month"].flush()
         self._db.clear_dirty(self._meters.name, dirty)
+        self._publish(len(by_chunk))
         return RollupStats(len(by_chunk), len(touched), time.perf_counter() - started)
+
+    def _publish(self, chunks: int) -> None:
+        """The same status the Zarr sink publishes for the products it writes (last write time,
+        newest period), so health and `latest` treat every product alike."""
+        now = time.time_ns()
+        for name, newest in self._newest.items():
+            self._db.put_status(
+                STATUS_ZARR,
+                f"{name}#{STATUS_KEY}",
+                {"max_slot": newest, "flushed_ns": now, "chunks": chunks},
+            )
 
     def run_forever(self, stop: threading.Event, interval_s: float) -> None:
         while not stop.wait(interval_s):
@@ -244,6 +264,12 @@ class RollupMaterializer:
             column = np.concatenate([totals[e][v.name] for e in eids])
             values[v.name] = column.astype(v.dtype)
         writer.stage(rows, slots, values)
+        present = np.zeros(len(rows), dtype=bool)
+        for name in VALUE_VARS:
+            present |= ~np.isnan(values[name].astype(np.float64))
+        if present.any():
+            newest = int(slots[present].max())
+            self._newest[product] = max(self._newest.get(product, -1), newest)
 
     # -- days and months -----------------------------------------------------------------------
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 import polars as pl
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.auth import READ
 from api.errors import Problem
+from api.latest import ProductState, newest_cells
 from api.responses import NumericJSONResponse
-from api.state import ApiState, State
+from api.state import State
 from api.tabular import (
     FORMAT_QUERY,
     TABLE_RESPONSES,
@@ -22,11 +24,9 @@ from api.tabular import (
     table_response,
 )
 from api.timeparams import iso, slot_window, time_range
-from storage.metadata import STATUS_ZARR
 
 router = APIRouter(prefix="/v1/meters", tags=["meters"])
 
-LATEST_LOOKBACK_SLOTS = 16
 MAX_SLOTS_PER_QUERY = 200_000
 DAY_NS = 86_400 * 1_000_000_000
 
@@ -45,16 +45,6 @@ def list_meters(
         "offset": offset,
         "items": [{"id": s.id, "row": s.idx, **s.attrs} for s in infos],
     }
-
-
-def _newest_slot(state: ApiState) -> int | None:
-    product = state.meters.spec.name
-    slots = [
-        int(v["max_slot"])
-        for (_, key), (v, _) in state.db.status(STATUS_ZARR).items()
-        if key.startswith(product + "#")
-    ]
-    return max(slots) if slots else None
 
 
 @router.get(
@@ -78,43 +68,45 @@ def meter_health(
     )
 
 
-@router.get("/latest", dependencies=[READ], summary="The most recent period with data, per meter")
-def latest(
+@router.get(
+    "/latest",
+    dependencies=[READ],
+    summary="The most recent period with data, per meter (a page of meters, cached until the "
+    "product is written again)",
+)
+async def latest(
     state: State,
     limit: int = Query(1000, ge=1, le=100_000),
     offset: int = Query(0, ge=0),
 ) -> Response:
     spec = state.meters.spec
-    infos = state.db.streams_by_rows(spec.axis, offset, offset + limit)
-    newest = _newest_slot(state)
-    items: list[dict[str, Any]] = []
-    if newest is not None and infos:
-        first = newest - LATEST_LOOKBACK_SLOTS + 1
-        data = state.meters.read([s.idx for s in infos], first, newest + 1)
-        has_data = ~np.isnan(data["reading"]) | (data["coverage"] > 0)
-        for i, info in enumerate(infos):
-            cols = np.flatnonzero(has_data[i])
-            if cols.size == 0:
-                continue
-            j = int(cols[-1])
-            items.append(
-                {
-                    "meter": info.id,
-                    "period_start": iso(spec.slot_start_ns(first + j)),
-                    "unit": info.attrs.get("unit"),
-                    "consumption": data["consumption"][i, j],
-                    "co2_kg": data["co2"][i, j],
-                    "coverage": data["coverage"][i, j],
-                    "reading": data["reading"][i, j],
-                }
-            )
-    return NumericJSONResponse(
-        {
+
+    def render(product: ProductState) -> bytes:
+        infos = state.db.streams_by_rows(spec.axis, offset, offset + limit)
+        cells = newest_cells(state.meters, [s.idx for s in infos], product.newest_slot)
+        items = [
+            {
+                "meter": info.id,
+                "period_start": iso(spec.slot_start_ns(cell[0])),
+                "unit": info.attrs.get("unit"),
+                "consumption": cell[1]["consumption"],
+                "co2_kg": cell[1]["co2"],
+                "coverage": cell[1]["coverage"],
+                "reading": cell[1]["reading"],
+            }
+            for info, cell in zip(infos, cells, strict=True)
+            if cell is not None
+        ]
+        newest = product.newest_slot
+        body = {
             "resolution_s": spec.step_ns // 1_000_000_000,
             "newest_period_start": None if newest is None else iso(spec.slot_start_ns(newest)),
             "items": items,
         }
-    )
+        return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    body = await state.latest.get(("meters", limit, offset), spec.name, render)
+    return Response(body, media_type="application/json")
 
 
 @router.get(

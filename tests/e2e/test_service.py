@@ -137,6 +137,22 @@ def test_pushed_readings_come_back_as_intervals_over_http(service: Service) -> N
     assert header == "period_start,consumption,co2_kg,coverage,reading"
     assert first.startswith("2026-03-01T00:0")
 
+    # The same cells through the generic stream routes; latest is the newest of them.
+    listed = service.get_json("/v1/streams", kind="meters", limit=10_000)["items"]
+    assert {"kind": "meters", "id": "e2e-grid"}.items() <= next(
+        i for i in listed if i["id"] == "e2e-grid"
+    ).items()
+    cells = service.get_json("/v1/streams/meters/e2e-grid/data", **PUSHED_RANGE)["cells"]
+    grid = service.get_json("/v1/meters/e2e-grid/intervals", **PUSHED_RANGE)["intervals"]
+    assert [c["time"] for c in cells] == [iv["period_start"] for iv in grid]
+    assert [c["co2"] for c in cells] == [iv["co2_kg"] for iv in grid]
+    newest = service.get_json("/v1/streams/meters/e2e-grid/latest")
+    assert newest["time"] == grid[-1]["period_start"]
+    assert newest["values"]["reading"] == grid[-1]["reading"]
+    with service.client() as c:
+        assert c.get("/v1/streams/meters/no-such-meter/latest").status_code == 404
+        assert c.get("/v1/streams/meters/e2e-grid/latest?product=cems/hour").status_code == 400
+
     # Parquet and Arrow (by parameter and by Accept header) carry the same rows, typed.
     as_json = service.get_json("/v1/meters/e2e-grid/intervals", **PUSHED_RANGE)["intervals"]
     with service.client() as c:
