@@ -96,7 +96,8 @@ class Service:
         return httpx.Client(base_url=self.base_url, timeout=10.0, headers=headers)
 
     def wait_for(self, what: str, probe: Callable[[], T | None], timeout_s: float = 30.0) -> T:
-        """Polls `probe` until it returns something other than None (connection errors retried)."""
+        """Polls `probe` until it returns something other than None; connection errors and 503
+        (a role not yet reporting on a slow machine) are retried, other HTTP errors are not."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -106,6 +107,10 @@ class Service:
             try:
                 result = probe()
             except httpx.TransportError:
+                result = None
+            except httpx.HTTPStatusError as e:
+                if e.response.status_code != 503:
+                    raise
                 result = None
             if result is not None:
                 return result
