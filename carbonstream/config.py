@@ -416,6 +416,10 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
             raise ConfigError([f"{path}: not UTF-8 text: {exc.reason}"]) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
+        except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+            raise ConfigError(
+                [f"{path}: invalid TOML: arrays or tables nested too deeply"]
+            ) from None
     overrides = _env_overrides(env)
     for keys, (_, value) in overrides.items():
         _set_path(data, keys, value)
@@ -439,7 +443,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[tuple[str, ...], tuple[str, A
 def _parse_env_value(raw: str) -> Any:
     try:
         return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return raw
 
 
