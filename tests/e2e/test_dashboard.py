@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
@@ -212,6 +213,13 @@ def test_the_page_loads_with_fleet_status_and_sites(
         expect(pg.locator(f"#ec-sites tr[data-site={tower}]")).to_have_count(1)
     expect(pg.locator("#alert-stream-state")).to_have_attribute("data-state", "live")
     assert log.errors == []
+
+    # Served by the API: /dashboard leads there, / links to it, nothing may load from elsewhere.
+    with httpx.Client(base_url=svc.base_url, follow_redirects=True) as c:
+        r = c.get("/dashboard")
+        assert r.status_code == 200 and r.url.path == "/dashboard/"
+        assert "default-src 'none'" in r.headers["content-security-policy"]
+        assert c.get("/").json()["links"]["dashboard"] == "/dashboard/"
 
 
 def test_a_firing_alert_appears_in_the_feed_within_2_s(
