@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors
+from api import dashboard, errors
 from api.alert_hub import AlertHub
 from api.limits import BodyLimit
 from api.routers import (
@@ -69,4 +69,5 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(ec.router)
     app.include_router(cems.router)
+    dashboard.install(app)
     return app

@@ -10,6 +10,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import MEDIA_TYPE
 
+SQL_INT_MAX = (1 << 63) - 1
+"""The largest integer SQLite stores: the bound of ids and offsets taken from a request."""
+MAX_OFFSET = 1 << 62
+"""The bound of paging offsets (an offset plus a limit still fits SQLite's integers)."""
+
+
+def parse_seq(value: str | None) -> int | None:
+    """An event sequence number from a header or query value (ASCII digits within SQLite's
+    integers); None when absent or not one."""
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 19:
+        return None
+    seq = int(value)
+    return seq if seq <= SQL_INT_MAX else None
+
 
 class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:

@@ -9,6 +9,11 @@ from api.errors import Problem
 from storage.products import ProductSpec
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Instants are int64 nanoseconds (up to 2262-04-11) in the products and their arithmetic; a
+# parameter outside these years is refused, so no default span or slot computation overflows.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+_LOWEST = datetime(FIRST_YEAR, 1, 1, tzinfo=UTC)
+_HIGHEST = datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC)
 
 
 def parse_instant(name: str, value: str | None) -> int | None:
@@ -21,6 +26,10 @@ def parse_instant(name: str, value: str | None) -> int | None:
         raise Problem(400, "Bad time", f"{name}={value!r} is not an ISO 8601 timestamp") from None
     if moment.tzinfo is None:
         raise Problem(400, "Bad time", f"{name}={value!r} needs a UTC offset (e.g. Z)")
+    if not _LOWEST <= moment < _HIGHEST:
+        raise Problem(
+            400, "Bad time", f"{name}={value!r} is outside the years {FIRST_YEAR}-{LAST_YEAR}"
+        )
     return ((moment - _EPOCH) // timedelta(microseconds=1)) * 1_000
 
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from api.alert_hub import AlertHub, Event, event_filter
 from api.auth import ADMIN, READ, authorize_ws
 from api.errors import Problem
+from api.limits import SQL_INT_MAX, parse_seq
 from api.responses import NumericJSONResponse
 from api.state import State
 from storage.alert_rules import AlertRule
@@ -118,7 +119,9 @@ def alerts(
 )
 def events(
     state: State,
-    after: int = Query(0, ge=0, description="return events with a larger sequence number"),
+    after: int = Query(
+        0, ge=0, le=SQL_INT_MAX, description="return events with a larger sequence number"
+    ),
     limit: int = Query(1000, ge=1, le=10_000),
     site: str | None = Query(None, description=FILTER_DOCS["site"]),
     entity: str | None = Query(None, description=FILTER_DOCS["entity"]),
@@ -176,16 +179,20 @@ async def stream(
     state: State,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     since: int | None = Query(
-        None, ge=0, description="resume after this event id (as Last-Event-ID)"
+        None, ge=0, le=SQL_INT_MAX, description="resume after this event id (as Last-Event-ID)"
     ),
     site: str | None = Query(None, description=FILTER_DOCS["site"]),
     entity: str | None = Query(None, description=FILTER_DOCS["entity"]),
     severity: str | None = Query(None, description=FILTER_DOCS["severity"]),
     rule: str | None = Query(None, description=FILTER_DOCS["rule"]),
 ) -> StreamingResponse:
-    if last_event_id is not None and not last_event_id.isdigit():
-        raise Problem(400, "Bad Last-Event-ID", "Last-Event-ID must be an event sequence number")
-    resume = int(last_event_id) if last_event_id is not None else since
+    resume = since
+    if last_event_id is not None:
+        resume = parse_seq(last_event_id)
+        if resume is None:
+            raise Problem(
+                400, "Bad Last-Event-ID", "Last-Event-ID must be an event sequence number"
+            )
     events = _stream(state, _hub(request.app), _filters(site, entity, severity, rule), resume)
 
     async def body() -> AsyncIterator[bytes]:
@@ -212,13 +219,11 @@ async def websocket(websocket: WebSocket) -> None:
     if not await authorize_ws(websocket, "read"):
         return
     q = websocket.query_params
-    since = q.get("last_event_id")
+    since = parse_seq(q.get("last_event_id"))
     accepts = _filters(q.get("site"), q.get("entity"), q.get("severity"), q.get("rule"))
     state = websocket.app.state.carbonstream
     try:
-        async for e in _stream(
-            state, _hub(websocket.app), accepts, int(since) if since and since.isdigit() else None
-        ):
+        async for e in _stream(state, _hub(websocket.app), accepts, since):
             if e is not None:
                 await websocket.send_text(orjson.dumps(e).decode())
     except WebSocketDisconnect:

@@ -33,6 +33,8 @@ router = APIRouter(tags=["entities"])
 DAY_NS = 86_400 * 1_000_000_000
 DEFAULT_SPAN_NS = {"interval": DAY_NS, "day": 31 * DAY_NS, "month": 366 * DAY_NS}
 MAX_PERIODS = 100_000
+MAX_RECOMPUTE_NS = 366 * DAY_NS
+"""A recomputation reads every meter interval of its range: at most a year per query."""
 
 
 def _node_json(tree: EntityTree, n: EntityNode) -> dict[str, Any]:
@@ -137,6 +139,10 @@ def _recomputed(
             404, "Unknown factor version", f"factor table version {version} does not exist"
         )
     start_ns, end_ns = time_range(start, end, DEFAULT_SPAN_NS[resolution])
+    if end_ns - start_ns > MAX_RECOMPUTE_NS:
+        raise Problem(
+            400, "Time range too long", "a recomputation covers at most 366 days per query"
+        )
     recomputer = Recomputer(state.config)
     try:
         frame = recomputer.emissions(

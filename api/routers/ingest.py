@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
 async def read_limited(request: Request, limit: int) -> bytes:
     """The body, refusing (413) as soon as it exceeds `limit` bytes instead of buffering it all."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise Problem(
             413, "Body too large", f"body of {declared} bytes exceeds the {limit}-byte limit"
         )

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from api.auth import READ
 from api.errors import Problem
 from api.latest import ProductState, newest_cells
+from api.limits import MAX_OFFSET
 from api.responses import NumericJSONResponse
 from api.state import State
 from api.tabular import (
@@ -35,7 +36,7 @@ DAY_NS = 86_400 * 1_000_000_000
 def list_meters(
     state: State,
     limit: int = Query(100, ge=1, le=10_000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
     axis = state.meters.spec.axis
     infos = state.db.streams_by_rows(axis, offset, offset + limit)
@@ -58,7 +59,7 @@ def meter_health(
         None, description="Only devices in this state (e.g. dead)"
     ),
     limit: int = Query(1000, ge=1, le=100_000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Response:
     return NumericJSONResponse(
         {
@@ -77,7 +78,7 @@ def meter_health(
 async def latest(
     state: State,
     limit: int = Query(1000, ge=1, le=100_000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Response:
     spec = state.meters.spec
 

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from api.auth import READ
 from api.errors import Problem
+from api.limits import MAX_OFFSET
 from api.responses import NumericJSONResponse, json_example
 from api.state import ApiState, State
 from connectors.hj212.sites import effective_sites
@@ -97,7 +98,7 @@ def list_sites(
     state: State,
     kind: Literal["cems", "ec"] | None = Query(None, description="Only sites of this kind"),
     limit: int = Query(100, ge=1, le=10_000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Response:
     sites = [s for s in _all_sites(state) if kind is None or s["kind"] == kind]
     return NumericJSONResponse(

@@ -21,6 +21,7 @@ from fastapi.responses import Response
 from api.auth import READ
 from api.errors import Problem
 from api.latest import SEARCH_SLOTS, ProductState, newest_cells
+from api.limits import MAX_OFFSET
 from api.responses import NumericJSONResponse, json_example
 from api.state import ApiState, State
 from api.tabular import (
@@ -88,7 +89,9 @@ def list_streams(
     state: State,
     kind: Kind | None = Query(None, description="Only streams of this kind"),
     limit: int = Query(100, ge=1, le=10_000),
-    offset: int = Query(0, ge=0, description="Position in the list (kinds in a fixed order)"),
+    offset: int = Query(
+        0, ge=0, le=MAX_OFFSET, description="Position in the list (kinds in a fixed order)"
+    ),
 ) -> Response:
     kinds = [kind] if kind is not None else list(KINDS)
     counts = {k: state.db.stream_count(k) for k in kinds}
