@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS webhooks (
     next_attempt_ns INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT
 );
+CREATE TABLE IF NOT EXISTS rule_states (
+    key   TEXT PRIMARY KEY,  -- rule id | subject (rules evaluated outside the dataflow)
+    state TEXT NOT NULL      -- JSON of the state machine
+);
 CREATE TABLE IF NOT EXISTS alert_events (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     alert_id   TEXT    NOT NULL,
@@ -203,6 +207,31 @@ class AlertStore:
                 self._conn.execute("ROLLBACK")
                 raise
         return new
+
+    # -- state of rules evaluated outside the dataflow ------------------------------------------
+
+    def rule_states(self, prefix: str) -> dict[str, str]:
+        """Stored state machines whose key starts with `prefix` (a rule id and '|')."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT key, state FROM rule_states WHERE substr(key, 1, ?) = ?",
+                (len(prefix), prefix),
+            ).fetchall()
+        return {str(k): str(v) for k, v in rows}
+
+    def save_rule_states(self, states: dict[str, str]) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    "INSERT INTO rule_states (key, state) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET state = excluded.state",
+                    list(states.items()),
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
 
     def events_after(self, seq: int, limit: int = 1000) -> list[dict[str, Any]]:
         """Events with a sequence number above `seq`, oldest first."""

@@ -43,19 +43,22 @@ def _transform(rule: AlertRule, v: float) -> float:
     return v
 
 
-def _budget_bounds(period_start_ns: int, span: str) -> tuple[int, int]:
-    t = datetime.fromtimestamp(period_start_ns / NS, UTC)
+def budget_bounds(period_start_ns: int, span: str, offset_ns: int = 0) -> tuple[int, int]:
+    """The month (year) holding a period, in the calendar `offset_ns` ahead of UTC: an entity's
+    quota follows its local calendar, where the day of the 1st starts before midnight UTC."""
+    t = datetime.fromtimestamp((period_start_ns + offset_ns) / NS, UTC)
     if span == "month":
         start = datetime(t.year, t.month, 1, tzinfo=UTC)
         end = datetime(t.year + (t.month == 12), t.month % 12 + 1, 1, tzinfo=UTC)
-        return int(start.timestamp()) * NS, int(end.timestamp()) * NS
-    return (
-        int(datetime(t.year, 1, 1, tzinfo=UTC).timestamp()) * NS,
-        int(datetime(t.year + 1, 1, 1, tzinfo=UTC).timestamp()) * NS,
-    )
+    else:
+        start = datetime(t.year, 1, 1, tzinfo=UTC)
+        end = datetime(t.year + 1, 1, 1, tzinfo=UTC)
+    return int(start.timestamp()) * NS - offset_ns, int(end.timestamp()) * NS - offset_ns
 
 
-def _measure(rule: AlertRule, st: RuleState, period: int, step_ns: int) -> float | None:
+def _measure(
+    rule: AlertRule, st: RuleState, period: int, step_ns: int, offset_ns: int
+) -> float | None:
     """The quantity compared with the threshold after the latest observation, None when it
     cannot be computed yet (a rate of change without its previous period)."""
     if rule.kind == "rate_of_change":
@@ -63,7 +66,7 @@ def _measure(rule: AlertRule, st: RuleState, period: int, step_ns: int) -> float
             return None
         return _transform(rule, st.values[period] - st.values[period - 1])
     if rule.kind == "budget":
-        b0, b1 = _budget_bounds(st.starts[period], rule.budget_period)
+        b0, b1 = budget_bounds(st.starts[period], rule.budget_period, offset_ns)
         in_budget = [v for p, v in st.values.items() if b0 <= st.starts[p] < b1]
         to_date = sum(v for v in in_budget if math.isfinite(v))
         elapsed = (st.starts[period] + step_ns - b0) / (b1 - b0)
@@ -81,10 +84,10 @@ def _measure(rule: AlertRule, st: RuleState, period: int, step_ns: int) -> float
     return max(window) if rule.aggregate == "max" else min(window)
 
 
-def _keep(rule: AlertRule, st: RuleState, period: int) -> None:
+def _keep(rule: AlertRule, st: RuleState, period: int, offset_ns: int) -> None:
     """Bounded history: the rolling window, or the budget period so far."""
     if rule.kind == "budget":
-        b0, _ = _budget_bounds(st.starts[period], rule.budget_period)
+        b0, _ = budget_bounds(st.starts[period], rule.budget_period, offset_ns)
         old = [p for p in st.values if st.starts[p] < b0]
     else:
         old = [p for p in st.values if p <= period - max(rule.window, 2)]
@@ -101,27 +104,30 @@ def observe(
     period_start_ns: int,
     value: float,
     step_ns: int,
+    calendar_offset_ns: int = 0,
 ) -> list[AlertEvent]:
-    """Applies one observation; returns the transitions it causes (at most one)."""
+    """Applies one observation; returns the transitions it causes (at most one). `step_ns` is
+    the length of this period; `calendar_offset_ns` places budget months and years in local
+    time (entity products)."""
     if st.last_period is not None and period < st.last_period:
         return []  # an older period arriving late does not rewrite what was decided
     st.values[period] = value
     st.starts[period] = period_start_ns
     new_period = st.last_period != period
     st.last_period = period
-    _keep(rule, st, period)
+    _keep(rule, st, period, calendar_offset_ns)
     out: list[AlertEvent] = []
     # A budget alert belongs to its budget period: a new month (year) closes the old one.
     if (
         rule.kind == "budget"
         and st.state != "inactive"
-        and _budget_bounds(st.since_ns, rule.budget_period)
-        != _budget_bounds(period_start_ns, rule.budget_period)
+        and budget_bounds(st.since_ns, rule.budget_period, calendar_offset_ns)
+        != budget_bounds(period_start_ns, rule.budget_period, calendar_offset_ns)
     ):
         if st.state == "firing":
             out.append(_event(rule, subject, st, "resolved", None, period_start_ns))
         st.state, st.breaching = "inactive", 0
-    x = _measure(rule, st, period, step_ns)
+    x = _measure(rule, st, period, step_ns, calendar_offset_ns)
     if x is None:
         return out
     breach = breaches(rule.operator, x, rule.threshold)

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +55,9 @@ class RollupStats:
     chunks: int
     entities: int
     seconds: float
+    closed_before_ns: int | None = None
+    """Every meter interval ending by then was flushed before the cycle began, hence rolled up:
+    entity periods ending by then are complete for the fleet (what entity alerts judge)."""
 
 
 def _nan_sum_rows(parts: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
@@ -102,9 +105,10 @@ class RollupMaterializer:
 
     def run_once(self) -> RollupStats:
         started = time.perf_counter()
+        closed_before = self._fleet_watermark()  # read before the dirty markers: see RollupStats
         dirty = self._db.dirty(self._meters.name)
         if not dirty:
-            return RollupStats(0, 0, time.perf_counter() - started)
+            return RollupStats(0, 0, time.perf_counter() - started, closed_before)
         tree = EntityTree.load(self._db)
         meter_info = self._meter_groups()
         by_chunk: dict[int, set[int]] = defaultdict(set)
@@ -129,7 +133,21 @@ class RollupMaterializer:
         self._writers["entities/month"].flush()
         self._db.clear_dirty(self._meters.name, dirty)
         self._publish(len(by_chunk))
-        return RollupStats(len(by_chunk), len(touched), time.perf_counter() - started)
+        return RollupStats(
+            len(by_chunk), len(touched), time.perf_counter() - started, closed_before
+        )
+
+    def _fleet_watermark(self) -> int | None:
+        """Start of the newest meters/interval period any sink has flushed (that period may still
+        be open; the ones before it are closed for the fleet)."""
+        prefix = f"{self._meters.name}#"
+        slots = [
+            int(value["max_slot"])
+            for (_, key), (value, _) in self._db.status(STATUS_ZARR).items()
+            if key.startswith(prefix) and key != f"{prefix}{STATUS_KEY}"
+        ]
+        newest = max(slots, default=-1)
+        return self._meters.slot_start_ns(newest) if newest >= 0 else None
 
     def _publish(self, chunks: int) -> None:
         """The same status the Zarr sink publishes for the products it writes (last write time,
@@ -142,12 +160,20 @@ class RollupMaterializer:
                 {"max_slot": newest, "flushed_ns": now, "chunks": chunks},
             )
 
-    def run_forever(self, stop: threading.Event, interval_s: float) -> None:
+    def run_forever(
+        self,
+        stop: threading.Event,
+        interval_s: float,
+        after_cycle: Callable[[RollupStats], object] | None = None,
+    ) -> None:
+        """Cycles until `stop`; `after_cycle` sees each cycle's stats (entity alerts)."""
         while not stop.wait(interval_s):
             try:
                 stats = self.run_once()
                 if stats.chunks:
                     log.debug("roll-up: %s", stats)
+                if after_cycle is not None:
+                    after_cycle(stats)
             except Exception:  # the flow must go on; the dirty markers stay for the next cycle
                 log.exception("roll-up cycle failed; retrying next cycle")
 

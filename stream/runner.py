@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from bytewax.recovery import RecoveryConfig
@@ -11,7 +12,8 @@ from bytewax.run import cli_main
 
 from carbonstream.config import Config
 from stream.dataflow import build_dataflow
-from stream.rollup import RollupMaterializer
+from stream.entity_alerts import EntityAlerts
+from stream.rollup import RollupMaterializer, RollupStats
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +40,12 @@ def run_flow(config: Config, stop_at_end: bool = False) -> int:
     )
     stop = threading.Event()
     materializer = RollupMaterializer(config) if config.rollups.enabled else None
+    entity_alerts = EntityAlerts(config) if materializer is not None else None
     rollup_thread = None
-    if materializer is not None:
+    if materializer is not None and entity_alerts is not None:
         rollup_thread = threading.Thread(
             target=materializer.run_forever,
-            args=(stop, config.rollups.interval_s),
+            args=(stop, config.rollups.interval_s, _judging(entity_alerts)),
             name="rollup",
             daemon=True,
         )
@@ -58,6 +61,14 @@ def run_flow(config: Config, stop_at_end: bool = False) -> int:
         stop.set()
     if stop_at_end and materializer is not None and rollup_thread is not None:
         rollup_thread.join()  # the one writer of the entity products finishes its cycle first
-        while materializer.run_once().chunks:
-            pass
+        while True:
+            stats = materializer.run_once()
+            if entity_alerts is not None:
+                entity_alerts.evaluate(stats.closed_before_ns)
+            if not stats.chunks:
+                break
     return 0
+
+
+def _judging(alerts: EntityAlerts) -> Callable[[RollupStats], object]:
+    return lambda stats: alerts.evaluate(stats.closed_before_ns)

@@ -16,7 +16,7 @@ from api.auth import ADMIN, READ, authorize_ws
 from api.errors import Problem
 from api.limits import SQL_INT_MAX, parse_seq
 from api.responses import NumericJSONResponse
-from api.state import State
+from api.state import ApiState, State
 from storage.alert_rules import AlertRule
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
@@ -81,6 +81,8 @@ def put_rules(state: State, body: list[dict[str, Any]]) -> dict[str, Any]:
         parsed = [AlertRule.model_validate(r) for r in body]
     except ValidationError as exc:
         raise Problem(422, "Invalid rule", str(exc.errors(include_url=False))) from None
+    for rule in parsed:
+        _check_watchable(state, rule)
     config_ids = {r.id for r, src in state.alerts.rules() if src == "config"}
     clash = sorted(r.id for r in parsed if r.id in config_ids)
     if clash:
@@ -89,6 +91,26 @@ def put_rules(state: State, body: list[dict[str, Any]]) -> dict[str, Any]:
         )
     state.alerts.put_rules(parsed, "api")
     return {"rules": [r.id for r in parsed]}
+
+
+def _check_watchable(state: ApiState, rule: AlertRule) -> None:
+    """A rule on a product or variable that does not exist would never fire: refused."""
+    reader = state.products.get(rule.product)
+    if reader is None:
+        raise Problem(
+            422,
+            "Invalid rule",
+            f"rule {rule.id!r}: unknown product {rule.product!r} "
+            f"(known: {', '.join(sorted(state.products))})",
+        )
+    names = {v.name for v in reader.spec.variables}
+    if rule.kind != "silence" and rule.variable not in names:
+        raise Problem(
+            422,
+            "Invalid rule",
+            f"rule {rule.id!r}: {rule.product} has no variable {rule.variable!r} "
+            f"(known: {', '.join(sorted(names))})",
+        )
 
 
 @router.delete(

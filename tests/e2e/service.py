@@ -93,7 +93,7 @@ class Service:
                 self._admin = self.token("admin")
             token = self._admin
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.base_url, timeout=10.0, headers=headers)
+        return httpx.Client(base_url=self.base_url, timeout=30.0, headers=headers)
 
     def wait_for(self, what: str, probe: Callable[[], T | None], timeout_s: float = 30.0) -> T:
         """Polls `probe` until it returns something other than None; connection errors and 503

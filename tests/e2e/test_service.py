@@ -306,6 +306,29 @@ def test_entity_rollups_sum_the_simulated_fleet(service: Service) -> None:
     assert today["co2_intensity_kg_per_m2"] == pytest.approx(today["co2_kg"] / 5000.0)
 
 
+def test_a_rule_on_entity_emissions_fires_after_a_rollup(service: Service) -> None:
+    """Entity totals are materialized by the roll-up, not cells of the flow: their rules are
+    judged after a roll-up cycle, on closed intervals, with the entity as label."""
+    rule = {
+        "id": "city-any-co2",
+        "product": "entities/interval",
+        "variable": "co2",
+        "subject": "demo-city",
+        "threshold": 0.0,
+    }
+    with service.client() as c:
+        assert c.post("/v1/alerts/rules", json=[rule]).status_code == 201
+        bad = c.post("/v1/alerts/rules", json=[{**rule, "variable": "co3"}])
+        assert bad.status_code == 422 and "no variable 'co3'" in bad.json()["detail"]
+
+    def fired() -> dict[str, object] | None:
+        items = service.get_json("/v1/alerts", status="firing")["items"]
+        return next((a for a in items if a["rule"] == "city-any-co2"), None)
+
+    alert = service.wait_for("the entity alert", fired, timeout_s=180)
+    assert alert["subject"] == "demo-city" and alert["labels"] == {"entity": "demo-city"}
+
+
 def test_push_limits_and_mixed_csv_over_http(service: Service) -> None:
     with service.client() as c:
         # 100 MB: refused with 413 from the declared length, before the body is buffered.
