@@ -286,10 +286,32 @@ class RollupSettings(Section):
         return sign * (hours * 3600 + minutes * 60) * 1_000_000_000
 
 
+class MqttSettings(Section):
+    enabled: bool = Field(False, description="Publish alert events to an MQTT broker.")
+    host: str = Field("127.0.0.1", description="Broker host.")
+    port: int = Field(1883, ge=1, le=65_535, description="Broker port (8883 with TLS).")
+    topic_prefix: str = Field(
+        "carbonstream/alerts",
+        pattern=r"^[^+#\x00]+$",
+        description="Events go to <prefix>/<severity>/<rule>/<subject> (no + or #).",
+    )
+    qos: Literal[0, 1, 2] = Field(
+        1, description="MQTT QoS of the events; 1 or 2 for at-least-once delivery."
+    )
+    client_id: str = Field("carbonstream-alerts", description="MQTT client id.")
+    username: str | None = Field(None, description="Broker user name, if it needs one.")
+    password: str | None = Field(None, description="Broker password (prefer the environment).")
+    tls: bool = Field(False, description="Connect with TLS (system CA certificates).")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keep-alive interval.")
+
+
 class AlertsSettings(Section):
     rules: list[AlertRule] = Field(
         default_factory=list,
         description="Alert rules ([[alerts.rules]] tables; more can be added through the API).",
+    )
+    mqtt: MqttSettings = Field(
+        default_factory=MqttSettings, description="MQTT publishing of alert events (optional)."
     )
 
     @field_validator("rules")

@@ -109,6 +109,12 @@ ALERT_TRANSITIONS = Counter(
     "Alert transitions recorded (firing, resolved), by rule.",
     ["rule", "transition"],
 )
+MQTT_PUBLISHED = Counter(
+    "carbonstream_mqtt_events",
+    "Alert events published to MQTT, by outcome (delivered: acknowledged by the broker; "
+    "retried: not acknowledged, sent again).",
+    ["outcome"],
+)
 WEBHOOK_DELIVERIES = Counter(
     "carbonstream_webhook_deliveries",
     "Webhook POSTs of alert events, by outcome (delivered, failed: retried later).",

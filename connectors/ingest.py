@@ -48,6 +48,11 @@ async def _main(config: Config) -> int:
             run_webhooks(AlertStore(config.storage.layout.metadata_db)), name="webhooks"
         )
     )
+    if config.alerts.mqtt.enabled:
+        from connectors.delivery.mqtt import run_mqtt
+
+        store = AlertStore(config.storage.layout.metadata_db)
+        tasks.append(asyncio.create_task(run_mqtt(config.alerts.mqtt, store), name="mqtt"))
     if config.connectors.modbus.enabled:
         from connectors.modbus.connector import run_modbus
 

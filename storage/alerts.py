@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS webhooks (
     next_attempt_ns INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT
 );
+CREATE TABLE IF NOT EXISTS delivery_cursors (
+    name TEXT PRIMARY KEY,    -- a delivery channel (e.g. 'mqtt')
+    seq  INTEGER NOT NULL     -- every event up to here is delivered
+);
 CREATE TABLE IF NOT EXISTS rule_states (
     key   TEXT PRIMARY KEY,  -- rule id | subject (rules evaluated outside the dataflow)
     state TEXT NOT NULL      -- JSON of the state machine
@@ -207,6 +211,23 @@ class AlertStore:
                 self._conn.execute("ROLLBACK")
                 raise
         return new
+
+    # -- delivery channels other than webhooks -------------------------------------------------
+
+    def cursor(self, name: str) -> int | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT seq FROM delivery_cursors WHERE name = ?", (name,)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_cursor(self, name: str, seq: int) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO delivery_cursors (name, seq) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+                (name, seq),
+            )
 
     # -- state of rules evaluated outside the dataflow ------------------------------------------
 
