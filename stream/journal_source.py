@@ -2,7 +2,9 @@
 
 The resume state is the next offset to read. At each snapshot the partition also records that
 offset in the journal's `consumers` table, which is what `/health` reports as lag and what the
-trimmer waits for.
+trimmer waits for. That record is bookkeeping, not state: when the disk refuses it (full,
+read-only) it is skipped (counted) and the next snapshot writes a newer one; an older recorded
+position only delays trimming.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from carbonstream.faults import crash_point
+from carbonstream.metrics import STORAGE_REFUSED
+from storage.errors import StorageUnavailable
 from storage.journal import JournalReader, JournalRecord
 
 CONSUMER = "flow"
@@ -79,7 +83,10 @@ class _JournalPartition(StatefulSourcePartition[JournalRecord, int]):
         return self._awake
 
     def snapshot(self) -> int:
-        self._reader.commit_progress(CONSUMER, self._next)
+        try:
+            self._reader.commit_progress(CONSUMER, self._next)
+        except StorageUnavailable as exc:
+            STORAGE_REFUSED.labels("flow.journal_progress", exc.reason).inc()
         crash_point("flow.source.snapshot")
         return self._next
 
