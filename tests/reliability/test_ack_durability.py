@@ -100,7 +100,11 @@ def api(directory: Path, crash_at: str | None) -> Iterator[tuple[subprocess.Pope
 
 
 def push_all(
-    directory: Path, bodies: list[bytes], crashes: list[str | None], rng: random.Random
+    directory: Path,
+    token: str,
+    bodies: list[bytes],
+    crashes: list[str | None],
+    rng: random.Random,
 ) -> int:
     """Pushes every body until each has a 202, restarting the API whenever it dies; returns how
     many times the API died."""
@@ -110,7 +114,9 @@ def push_all(
     while pending:
         with (
             api(directory, next(schedule, None)) as (proc, url),
-            httpx.Client(base_url=url, timeout=10) as c,
+            httpx.Client(
+                base_url=url, timeout=10, headers={"Authorization": f"Bearer {token}"}
+            ) as c,
         ):
             kill_at = time.monotonic() + rng.uniform(0.3, 1.5) if rng.random() < 0.3 else None
             while pending:
