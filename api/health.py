@@ -13,7 +13,6 @@ from storage.errors import check_space, disk_state
 from storage.metadata import STATUS_ROLE, STATUS_ZARR
 
 HEARTBEAT_STALE_S = 10.0
-LAG_DEGRADED_S = 60.0
 REFUSAL_RECENT_S = 10.0
 """A write the disk refused this long ago still makes the service unhealthy: a disk that is
 full again a moment after a file was deleted must not look healthy in between."""
@@ -51,8 +50,11 @@ def assess(state: ApiState) -> Health:
     oldest = [p.oldest_unconsumed_ingest_ns for p in parts if p.oldest_unconsumed_ingest_ns]
     lag_s = (now - min(oldest)) / 1e9 if oldest else 0.0
     lag_records = sum(p.lag for p in parts)
-    if lag_s > LAG_DEGRADED_S:
-        problems.append(f"journal lag {lag_s:.0f} s")
+    max_lag_s = state.config.flow.max_lag_s
+    if lag_s > max_lag_s:
+        problems.append(
+            f"journal lag {lag_s:.0f} s (over {max_lag_s:g} s): the flow is behind its inputs"
+        )
 
     writes = [v for (_, _), (v, _) in state.db.status(STATUS_ZARR).items()]
     last_write = max((int(w["flushed_ns"]) for w in writes), default=None)
@@ -70,6 +72,7 @@ def assess(state: ApiState) -> Health:
         "journal": {
             "lag_records": lag_records,
             "lag_seconds": round(lag_s, 3),
+            "max_lag_seconds": max_lag_s,
             "partitions": [
                 {"partition": p.partition, "head": p.head, "consumed": p.consumed, "lag": p.lag}
                 for p in parts

@@ -149,6 +149,13 @@ class FlowSettings(Section):
         description="Zarr writer partitions. Each chunk row-block belongs to exactly one, so one "
         "writer owns each chunk.",
     )
+    max_lag_s: float = Field(
+        60.0,
+        gt=0,
+        description="/health reports the service degraded (503) when the oldest journal record "
+        "the flow has not yet processed is older than this. Inputs faster than the flow are "
+        "kept in the journal meanwhile (up to storage.min_free_bytes), never dropped.",
+    )
     future_tolerance_s: float = Field(
         300.0,
         ge=0,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-from carbonstream.faults import crash_point
+from carbonstream.faults import crash_point, slow_point
 from carbonstream.metrics import STORAGE_REFUSED
 from storage.errors import StorageUnavailable
 from storage.journal import JournalReader, JournalRecord
@@ -73,6 +73,7 @@ class _JournalPartition(StatefulSourcePartition[JournalRecord, int]):
             raise StopIteration()
         records = self._reader.read(self._next, self._read_batch)
         if records:
+            slow_point("flow.source.batch")
             self._next = records[-1].offset + 1
             self._awake = None
         else:

@@ -169,15 +169,18 @@ class Refusal:
 
 @dataclass
 class MeterSender:
-    """Pushes readings over HTTP in order: every meter once a minute, `minutes` per batch. A
-    batch without a 202 is sent again (after a short pause) until it gets one, so the readings
-    stay in time order, as a utility's sender with a buffer would do."""
+    """Pushes readings over HTTP in order: every meter every `step_ns` (a minute), `per_batch`
+    readings per meter in a batch. A batch without a 202 is sent again (after a short pause)
+    until it gets one, so the readings stay in time order, as a utility's sender with a buffer
+    would do. Reading k of meter i is `value(i, k)`; `keep_rows` keeps each acknowledged one."""
 
     base_url: str
     token: str
     meters: list[str]
     start_ns: int
-    minutes: int = 10
+    per_batch: int = 10
+    step_ns: int = MINUTE
+    keep_rows: bool = True
     pause_after_refusal_s: float = 0.2
     acked: dict[tuple[str, int], float] = field(default_factory=dict)
     refusals: list[Refusal] = field(default_factory=list)
@@ -188,16 +191,26 @@ class MeterSender:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
+    @staticmethod
+    def value(i: int, k: int) -> float:
+        return round(1000.0 * (i + 1) + 0.25 * k * (1 + i % 3), 3)
+
     def body(self, batch: int) -> tuple[bytes, dict[tuple[str, int], float]]:
         lines = ["meter,ts,value"]
         rows: dict[tuple[str, int], float] = {}
-        for k in range(self.minutes):
-            t = self.start_ns + (batch * self.minutes + k) * MINUTE
+        for j in range(self.per_batch):
+            k = batch * self.per_batch + j
+            t = self.start_ns + k * self.step_ns
             for i, m in enumerate(self.meters):
-                v = round(1000.0 * (i + 1) + 0.25 * (batch * self.minutes + k) * (1 + i % 3), 3)
-                rows[(m, t)] = v
+                v = self.value(i, k)
+                if self.keep_rows:
+                    rows[(m, t)] = v
                 lines.append(f"{m},{t // S},{v}")
         return ("\n".join(lines) + "\n").encode(), rows
+
+    @property
+    def rows_acked(self) -> int:
+        return self.next_batch * self.per_batch * len(self.meters)
 
     def start(self) -> None:
         self._stop = threading.Event()
