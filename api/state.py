@@ -12,8 +12,10 @@ from fastapi import Depends, Request
 
 from api.latest import LatestCache
 from carbonstream.config import Config
+from carbonstream.metrics import STORAGE_REFUSED
 from carbonstream.products import cems_specs, ec_flux_specs, entity_specs, meters_interval_spec
 from storage.alerts import AlertStore
+from storage.errors import StorageUnavailable
 from storage.journal import Journal
 from storage.layout import DataLayout
 from storage.metadata import MetadataDB
@@ -39,6 +41,8 @@ class ApiState:
     latest: LatestCache = field(init=False)
     _meter_ids: set[str] = field(default_factory=set)
     pid: int = field(default_factory=os.getpid)
+    last_refusal: tuple[int, StorageUnavailable] | None = None
+    """When (UTC ns) and why the disk last refused a write of this process, for /health."""
 
     @classmethod
     def open(cls, config: Config) -> ApiState:
@@ -52,7 +56,10 @@ class ApiState:
             tokens=TokenStore(layout.metadata_db),
             alerts=AlertStore(layout.metadata_db),
             journal=Journal(
-                layout.journal_dir, config.journal.partitions, config.journal.durability
+                layout.journal_dir,
+                config.journal.partitions,
+                config.journal.durability,
+                config.storage.min_free_bytes,
             ),
             meters=ProductReader(ProductStore(layout.zarr_store, spec, locks)),
             entity_readers={
@@ -89,6 +96,11 @@ class ApiState:
 
     def __post_init__(self) -> None:
         self.latest = LatestCache(self.db)
+
+    def note_refusal(self, exc: StorageUnavailable) -> None:
+        """Counts a write the disk refused (the data was not acknowledged) and remembers it."""
+        STORAGE_REFUSED.labels("api", exc.reason).inc()
+        self.last_refusal = (time.time_ns(), exc)
 
     def close(self) -> None:
         self.db.close()

@@ -7,6 +7,8 @@ configuration declares (in sorted order, so their rows are the same on every mac
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Any
 
 from carbonstream.config import Config, EntitySettings, MeterStream
@@ -72,7 +74,15 @@ def _init_recovery(config: Config) -> None:
     directory = config.storage.layout.recovery_dir
     if directory.exists():
         return
-    tmp = directory.with_name(directory.name + ".init")
-    tmp.mkdir(parents=True, exist_ok=True)
+    # Every role prepares the data directory at start, at the same moment under `run`: each
+    # builds its own copy and the first rename wins (two in one directory collide in SQLite).
+    tmp = directory.with_name(f"{directory.name}.init-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     init_db_dir(tmp, config.recovery.partitions)
-    tmp.rename(directory)
+    try:
+        tmp.rename(directory)
+    except OSError:
+        if not directory.exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)

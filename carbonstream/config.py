@@ -60,6 +60,14 @@ class StorageSettings(Section):
         description="Name of the SQLite metadata database (streams, status, dead letters, "
         "emission factors) inside data_dir.",
     )
+    min_free_bytes: int = Field(
+        64 << 20,
+        ge=0,
+        description="Free space kept in reserve on the data directory's filesystem: below it, "
+        "ingest refuses new data (HTTP 503, HJ 212 without answer, so senders keep and re-send "
+        "it) and /health reports the disk, while the dataflow may still use half of it to store "
+        "what was already acknowledged. 0: refuse only when the disk is really full.",
+    )
 
     @property
     def layout(self) -> DataLayout:
@@ -140,6 +148,13 @@ class FlowSettings(Section):
         le=4096,
         description="Zarr writer partitions. Each chunk row-block belongs to exactly one, so one "
         "writer owns each chunk.",
+    )
+    max_lag_s: float = Field(
+        60.0,
+        gt=0,
+        description="/health reports the service degraded (503) when the oldest journal record "
+        "the flow has not yet processed is older than this. Inputs faster than the flow are "
+        "kept in the journal meanwhile (up to storage.min_free_bytes), never dropped.",
     )
     future_tolerance_s: float = Field(
         300.0,

@@ -12,6 +12,7 @@ from connectors.hj212.connector import start_hj212
 from connectors.simulators.ec_towers import run_ec_simulator
 from connectors.simulators.meter_fleet_connector import run_meter_simulator
 from storage.alerts import AlertStore
+from storage.errors import StorageUnavailable
 from storage.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,12 @@ def run_ingest(config: Config) -> int:
 
 async def _main(config: Config) -> int:
     layout = config.storage.layout
-    journal = Journal(layout.journal_dir, config.journal.partitions, config.journal.durability)
+    journal = Journal(
+        layout.journal_dir,
+        config.journal.partitions,
+        config.journal.durability,
+        config.storage.min_free_bytes,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -75,7 +81,11 @@ async def _trim_forever(journal: Journal, config: Config) -> None:
     window_ns = int(config.journal.dedupe_window_s * 1e9)
     while True:
         await asyncio.sleep(TRIM_EVERY_S)
-        deleted = await asyncio.to_thread(journal.trim, retention_ns, window_ns)
+        try:
+            deleted = await asyncio.to_thread(journal.trim, retention_ns, window_ns)
+        except StorageUnavailable as exc:  # deleting needs room in the WAL too; next time
+            log.warning("journal: trimming failed: %s", exc)
+            continue
         if deleted:
             log.info("journal: trimmed %d consumed records", deleted)
 

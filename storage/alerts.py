@@ -18,7 +18,8 @@ from typing import Any
 import orjson
 
 from storage.alert_rules import AlertRule
-from storage.sqlite import connect
+from storage.errors import storage_errors
+from storage.sqlite import connect, rollback
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alert_rules (
@@ -112,6 +113,7 @@ class AlertEvent:
 
 class AlertStore:
     def __init__(self, path: Path) -> None:
+        self.path = path
         self._conn = connect(path, durability="fsync")
         self._lock = threading.Lock()
         with self._lock:
@@ -160,7 +162,7 @@ class AlertStore:
         """Stores transitions not stored before; returns those that were new."""
         new: list[AlertEvent] = []
         now = time.time_ns()
-        with self._lock:
+        with self._lock, storage_errors(self.path):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 for e in events:
@@ -208,7 +210,7 @@ class AlertStore:
                     )
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback(self._conn)
                 raise
         return new
 

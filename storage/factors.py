@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from storage.sqlite import connect
+from storage.sqlite import connect, rollback
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS factor_versions (
@@ -139,7 +139,7 @@ class FactorTable:
                 )
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback(self._conn)
                 raise
         return int(version)
 

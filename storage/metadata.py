@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from storage.sqlite import connect
+from storage.errors import storage_errors
+from storage.sqlite import connect, rollback
 
 STATUS_ROLE = "role"
 """Status component of role heartbeats (key: role name)."""
@@ -101,13 +102,14 @@ class MetadataDB:
             self._conn.executescript(_SCHEMA)
 
     def _write(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
-        with self._lock:
+        """One transaction; `StorageUnavailable` when the disk refuses it."""
+        with self._lock, storage_errors(self.path):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 cur = self._conn.executemany(sql, rows)
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback(self._conn)
                 raise
             return cur.rowcount
 
@@ -125,7 +127,7 @@ class MetadataDB:
         Registration of an existing stream keeps its row; its attributes are updated when given.
         """
         now = time.time_ns()
-        with self._lock:
+        with self._lock, storage_errors(self.path):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 known = dict(
@@ -156,7 +158,7 @@ class MetadataDB:
                     next_idx += 1
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback(self._conn)
                 raise
         return {sid: int(known[sid]) for sid in streams}
 

@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +72,7 @@ class Subscriber:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}")
         client.on_connect = lambda c, *_: c.subscribe(pattern, qos=1)
         client.on_subscribe = lambda *_: self._ready.set()
-        client.on_message = lambda c, u, m: self.received.append(
-            (m.topic, orjson.loads(m.payload))
-        )
+        client.on_message = lambda c, u, m: self.received.append((m.topic, orjson.loads(m.payload)))
         client.connect("127.0.0.1", port)
         client.loop_start()
         assert self._ready.wait(10), "subscription not confirmed"
@@ -97,10 +95,8 @@ def publishing(settings: MqttSettings, store: AlertStore) -> Iterator[None]:
     def main() -> None:
         nonlocal task
         task = loop.create_task(run_mqtt(settings, store))
-        try:
+        with suppress(asyncio.CancelledError):
             loop.run_until_complete(task)
-        except asyncio.CancelledError:
-            pass
 
     thread = threading.Thread(target=main, daemon=True)
     thread.start()
