@@ -60,7 +60,7 @@ pub struct Workspace {
     x: [Vec<f64>; 7],
     /// Fluctuations per variable over the lag-aligned common range.
     fl: [Vec<f64>; 7],
-    outliers: Vec<despike::Outlier>,
+    despike: despike::DespikeScratch,
     /// Per-lag products (lag search).
     lags: Vec<f64>,
     correlations: uncertainty::CorrelationScratch,
@@ -355,7 +355,7 @@ pub fn process_period_with(
                 sigma,
                 threshold_increment: d.threshold_increment,
             };
-            let count = despike::despike(&mut ws.x[v.index()], &p, &mut ws.outliers);
+            let count = despike::despike_with(&mut ws.x[v.index()], &p, &mut ws.despike);
             res.spikes.set(v, count);
             let frac = count as f64 / n as f64;
             if frac > d.flag_fraction {
