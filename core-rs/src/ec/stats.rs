@@ -83,28 +83,184 @@ fn dot_portable(a: &[f64], b: &[f64]) -> f64 {
 /// `out[k] = sum_i a[i] * b[i + lag]` over the overlap of the two series, for every
 /// `lag = lo + k` (`out.len()` lags). Negative lags pair `a[i - lag]` with `b[i]`.
 ///
-/// Evaluating lag after lag would stream both series from memory once per lag; here the series
-/// are walked in blocks that stay in the L1/L2 cache while every lag takes its share of the
-/// block, so memory is read about once whatever the number of lags.
+/// Evaluating lag after lag would stream both series from memory once per lag, and one dot
+/// product keeps a single chain of dependent multiply-adds per register: the FMA latency, not
+/// the arithmetic, sets its speed. Here the series are walked in blocks that stay in the L1 cache,
+/// and within a block up to eight neighbouring lags are evaluated together: each vector of `a` is
+/// loaded once and multiplied into eight independent accumulators (one per lag), which keeps both
+/// FMA units busy. Each lag's sum is four lanes per block, blocks in sequence: the same accuracy as
+/// [`dot`], rounded in a different order (results agree to ~1e-16 relative).
 pub fn lagged_dots(a: &[f64], b: &[f64], lo: i64, out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports the features `lagged_dots_avx2_fma` is compiled with.
+            return unsafe { lagged_dots_avx2_fma(a, b, lo, out) };
+        }
+    }
+    lagged_dots_impl(a, b, lo, out, PortableLags);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn lagged_dots_avx2_fma(a: &[f64], b: &[f64], lo: i64, out: &mut [f64]) {
+    lagged_dots_impl(a, b, lo, out, Avx2FmaLags(()));
+}
+
+/// `out[g] += sum_i a[i] * b[i + g]` for `g < G`, `b.len() >= a.len() + G - 1`: the inner kernel
+/// of [`lagged_dots`], as four-lane partial sums per lag combined as `(l0 + l2) + (l1 + l3)`,
+/// then the samples after the last full vector in order.
+trait LagKernel: Copy {
+    fn dots<const G: usize>(self, a: &[f64], b: &[f64], out: &mut [f64]);
+}
+
+#[derive(Clone, Copy)]
+struct PortableLags;
+
+impl LagKernel for PortableLags {
+    #[inline(always)]
+    fn dots<const G: usize>(self, a: &[f64], b: &[f64], out: &mut [f64]) {
+        let m = a.len();
+        let body = m / 4 * 4;
+        let mut acc = [[0.0f64; 4]; G];
+        for i in (0..body).step_by(4) {
+            for (g, acc_g) in acc.iter_mut().enumerate() {
+                for l in 0..4 {
+                    acc_g[l] += a[i + l] * b[i + g + l];
+                }
+            }
+        }
+        for (g, acc_g) in acc.iter().enumerate() {
+            let mut s = (acc_g[0] + acc_g[2]) + (acc_g[1] + acc_g[3]);
+            for i in body..m {
+                s += a[i] * b[i + g];
+            }
+            out[g] += s;
+        }
+    }
+}
+
+/// AVX2 + FMA. Only [`lagged_dots_avx2_fma`] (entered after run-time detection) constructs it.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Avx2FmaLags(());
+
+#[cfg(target_arch = "x86_64")]
+impl LagKernel for Avx2FmaLags {
+    #[inline(always)]
+    fn dots<const G: usize>(self, a: &[f64], b: &[f64], out: &mut [f64]) {
+        // SAFETY: an `Avx2FmaLags` exists only after AVX2 and FMA were detected.
+        unsafe { lag_dots_avx2_fma::<G>(a, b, out) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn lag_dots_avx2_fma<const G: usize>(a: &[f64], b: &[f64], out: &mut [f64]) {
+    use std::arch::x86_64::{
+        _mm_add_pd, _mm_add_sd, _mm_cvtsd_f64, _mm_unpackhi_pd, _mm256_castpd256_pd128,
+        _mm256_extractf128_pd, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_setzero_pd,
+    };
+    let m = a.len();
+    assert!(b.len() + 1 >= m + G && out.len() >= G);
+    let body = m / 4 * 4;
+    let mut acc = [_mm256_setzero_pd(); G];
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut i = 0;
+    while i < body {
+        // SAFETY: i + 3 < body <= a.len() and i + g + 3 < body + G - 1 <= b.len() (asserted).
+        let x = unsafe { _mm256_loadu_pd(pa.add(i)) };
+        for (g, acc_g) in acc.iter_mut().enumerate() {
+            // SAFETY: as above.
+            let y = unsafe { _mm256_loadu_pd(pb.add(i + g)) };
+            *acc_g = _mm256_fmadd_pd(x, y, *acc_g);
+        }
+        i += 4;
+    }
+    for (g, acc_g) in acc.iter().enumerate() {
+        let h = _mm_add_pd(
+            _mm256_castpd256_pd128(*acc_g),
+            _mm256_extractf128_pd::<1>(*acc_g),
+        );
+        let mut s = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+        for i in body..m {
+            s += a[i] * b[i + g];
+        }
+        out[g] += s;
+    }
+}
+
+#[inline(always)]
+fn lagged_dots_impl<K: LagKernel>(a: &[f64], b: &[f64], lo: i64, out: &mut [f64], k: K) {
     const BLOCK: usize = 2048;
     let n = a.len().min(b.len()) as i64;
     out.fill(0.0);
     let mut start = 0i64;
     while start < n {
         let end = (start + BLOCK as i64).min(n);
-        for (k, acc) in out.iter_mut().enumerate() {
-            let lag = lo + k as i64;
-            // Indices i of `a` in this block whose partner i + lag lies inside `b`.
-            let i0 = start.max(-lag);
-            let i1 = end.min(n - lag);
-            if i1 > i0 {
-                let (i0, i1) = (i0 as usize, i1 as usize);
-                let j0 = (i0 as i64 + lag) as usize;
-                *acc += dot(&a[i0..i1], &b[j0..j0 + (i1 - i0)]);
+        let mut first = 0usize;
+        while first < out.len() {
+            let left = out.len() - first;
+            let g = if left >= 8 {
+                8
+            } else if left >= 4 {
+                4
+            } else {
+                1
+            };
+            let lag0 = lo + first as i64;
+            let group = &mut out[first..first + g];
+            match g {
+                8 => lag_group::<8, K>(a, b, n, start, end, lag0, group, k),
+                4 => lag_group::<4, K>(a, b, n, start, end, lag0, group, k),
+                _ => lag_group::<1, K>(a, b, n, start, end, lag0, group, k),
             }
+            first += g;
         }
         start = end;
+    }
+}
+
+/// Adds the block `start..end` of the lags `lag0..lag0 + G` to `out`: the indices every lag of
+/// the group can use go through the kernel, the few at the ends that only some lags reach are
+/// added one by one (in index order, after the kernel's sum).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn lag_group<const G: usize, K: LagKernel>(
+    a: &[f64],
+    b: &[f64],
+    n: i64,
+    start: i64,
+    end: i64,
+    lag0: i64,
+    out: &mut [f64],
+    k: K,
+) {
+    // Indices i with 0 <= i + lag < n for every lag of the group.
+    let c0 = start.max(-lag0);
+    let c1 = end.min(n - lag0 - G as i64 + 1);
+    let common = c1 > c0;
+    if common {
+        let (c0u, c1u) = (c0 as usize, c1 as usize);
+        let j0 = (c0 + lag0) as usize;
+        k.dots::<G>(&a[c0u..c1u], &b[j0..j0 + (c1u - c0u) + G - 1], out);
+    }
+    for (g, o) in out.iter_mut().enumerate() {
+        let lag = lag0 + g as i64;
+        let (r0, r1) = (start.max(-lag), end.min(n - lag));
+        let mut extra = |from: i64, to: i64| {
+            for i in from..to {
+                *o += a[i as usize] * b[(i + lag) as usize];
+            }
+        };
+        if common {
+            extra(r0, c0);
+            extra(c1, r1);
+        } else {
+            extra(r0, r1);
+        }
     }
 }
 
@@ -182,6 +338,43 @@ mod tests {
                 dot(&a[l..], &b[..5000 - l])
             };
             assert!((got - want).abs() < 1e-9, "lag {lag}");
+        }
+    }
+
+    /// Every grouping of lags (8, 4, 1), lags beyond the series, short series and block edges, in
+    /// both the vector and the portable code, against one plain sum per lag.
+    #[test]
+    fn lagged_dots_agree_with_naive_sums_in_both_paths() {
+        for n in [0usize, 1, 5, 13, 2047, 2048, 2049, 5000] {
+            let a: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin() + 0.1).collect();
+            let b: Vec<f64> = (0..n).map(|i| (i as f64 * 0.11).cos() - 0.2).collect();
+            for (lo, count) in [
+                (-20i64, 41usize),
+                (-3, 7),
+                (0, 13),
+                (5, 1),
+                (-9000, 3),
+                (n as i64 - 2, 5),
+            ] {
+                let naive: Vec<f64> = (0..count)
+                    .map(|k| {
+                        let lag = lo + k as i64;
+                        (0..n as i64)
+                            .filter(|&i| i + lag >= 0 && i + lag < n as i64)
+                            .map(|i| a[i as usize] * b[(i + lag) as usize])
+                            .sum()
+                    })
+                    .collect();
+                let mut fast = vec![f64::NAN; count];
+                lagged_dots(&a, &b, lo, &mut fast);
+                let mut portable = vec![f64::NAN; count];
+                lagged_dots_impl(&a, &b, lo, &mut portable, PortableLags);
+                for k in 0..count {
+                    let tol = 1e-12 * n.max(1) as f64;
+                    assert!((fast[k] - naive[k]).abs() <= tol, "n {n} lo {lo} k {k}");
+                    assert!((portable[k] - naive[k]).abs() <= tol, "n {n} lo {lo} k {k}");
+                }
+            }
         }
     }
 
