@@ -25,14 +25,19 @@ pub struct WindMoments {
     pub cov: Mat3,
 }
 
-/// Two passes (means, then centred products) for accuracy with a large mean wind.
-pub fn wind_moments(u: &[f64], v: &[f64], w: &[f64]) -> WindMoments {
-    let n = u.len() as f64;
-    let mean = [
+/// Means of (u, v, w): all the double rotation and the planar fit need.
+pub fn wind_means(u: &[f64], v: &[f64], w: &[f64]) -> [f64; 3] {
+    [
         super::stats::mean(u),
         super::stats::mean(v),
         super::stats::mean(w),
-    ];
+    ]
+}
+
+/// Two passes (means, then centred products) for accuracy with a large mean wind.
+pub fn wind_moments(u: &[f64], v: &[f64], w: &[f64]) -> WindMoments {
+    let n = u.len() as f64;
+    let mean = wind_means(u, v, w);
     let mut s = [0.0f64; 6];
     for ((&a, &b), &c) in u.iter().zip(v).zip(w) {
         let (a, b, c) = (a - mean[0], b - mean[1], c - mean[2]);
