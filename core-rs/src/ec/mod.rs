@@ -64,6 +64,8 @@ pub struct Workspace {
     /// Per-lag products (lag search).
     lags: Vec<f64>,
     correlations: uncertainty::CorrelationScratch,
+    /// Per steady-state sub-period and variable: sums of x, w x and x^2 of the fluctuations.
+    moment_sums: Vec<[[f64; 3]; 7]>,
     /// Bad-sample masks of the sonic, gas and CH4 diagnostic columns.
     masks: [Vec<u8>; 3],
 }
@@ -527,16 +529,41 @@ fn process_period_impl(
     }
     let fl = &ws.fl;
     let f = |v: Var| fl[v.index()].as_slice();
+    // Every second moment the period reports pairs a variable with w or with itself. One pass per
+    // variable and steady-state sub-period sums x, w x and x^2 ([`stats::pair_sums`]; for w
+    // itself: w, w^2, w^2): the totals give the means and covariances, the parts the steady-state
+    // test. `parts[j][v]` holds sub-period j of variable v.
+    let k_sub = cfg.steady_state_subperiods;
+    let n_parts = if k_sub == 0 || m < k_sub { 1 } else { k_sub };
+    let parts = &mut ws.moment_sums;
+    parts.clear();
+    parts.resize(n_parts, [[0.0; 3]; 7]);
+    for (j, part) in parts.iter_mut().enumerate() {
+        let (lo, hi) = (j * m / n_parts, (j + 1) * m / n_parts);
+        let w = &f(W)[lo..hi];
+        for v in Var::ALL {
+            if v.index() < 4 || active[v.index()] {
+                part[v.index()] = stats::pair_sums(w, &f(v)[lo..hi]);
+            }
+        }
+    }
+    let parts = &ws.moment_sums;
+    let total = |v: Var, k: usize| parts.iter().map(|p| p[v.index()][k]).sum::<f64>();
     // Means of the fluctuations: zero for block and linear detrending, not exactly for running
     // means, so covariances are mean-corrected.
     let mut fl_mean = [0.0f64; 7];
     for v in Var::ALL {
         if v.index() < 4 || active[v.index()] {
-            fl_mean[v.index()] = stats::mean(f(v));
+            fl_mean[v.index()] = total(v, 0) / m as f64;
         }
     }
     let cov = |a: Var, b: Var| {
-        stats::dot(f(a), f(b)) / m as f64 - fl_mean[a.index()] * fl_mean[b.index()]
+        let products = match (a, b) {
+            (W, x) => total(x, 1),
+            (x, y) if x == y => total(x, 2),
+            _ => unreachable!("only w-x covariances and variances are reported"),
+        };
+        products / m as f64 - fl_mean[a.index()] * fl_mean[b.index()]
     };
     let gas_cov = |g: Var| active[g.index()].then(|| cov(W, g));
     let gas_var = |g: Var| active[g.index()].then(|| cov(g, g));
@@ -708,7 +735,14 @@ fn process_period_impl(
     let class_w = qc::class_of(itc_w);
     let class_u = qc::class_of(itc_u);
     let quality = |x: Var, itc: f64, itc_class: u8| {
-        let dev = qc::steady_state_deviation(f(W), f(x), k);
+        let dev = if k == 0 || m < k {
+            f64::NAN
+        } else {
+            qc::steady_state_from_sums(parts.iter().enumerate().map(|(j, p)| {
+                let count = (j + 1) * m / k - j * m / k;
+                (count, p[W.index()][0], p[x.index()][0], p[x.index()][1])
+            }))
+        };
         let ss_class = qc::class_of(dev);
         FluxQuality {
             flag: qc::mauder_foken_flag(ss_class, itc_class),
