@@ -402,26 +402,19 @@ fn process_period_impl(
 
     // 3. Wind statistics and tilt correction.
     let [xu, xv, xw, ..] = &mut ws.x;
-    let dir = rotation::wind_direction(xu, xv, cfg.sonic.north_offset_deg);
+    let unrotated = rotation::wind_statistics(xu, xv, xw, cfg.sonic.north_offset_deg);
+    let dir = unrotated.direction;
     // Only the triple rotation's roll angle needs the covariance matrix (a pass over the samples
     // with six sums); the other methods use the means.
     let moments = if matches!(cfg.rotation, Rotation::Triple) {
         rotation::wind_moments(xu, xv, xw)
     } else {
         rotation::WindMoments {
-            mean: rotation::wind_means(xu, xv, xw),
+            mean: unrotated.means,
             cov: [[f64::NAN; 3]; 3],
         }
     };
-    // sqrt is monotonic and correctly rounded, so the largest speed is the root of the largest
-    // square: one root per period instead of one per sample.
-    let ws_max = xu
-        .iter()
-        .zip(xv.iter())
-        .zip(xw.iter())
-        .map(|((a, b), c)| a * a + b * b + c * c)
-        .fold(0.0f64, f64::max)
-        .sqrt();
+    let ws_max = unrotated.max_speed;
     res.wind.wd = dir.mean_deg;
     res.wind.wd_sigma = dir.sigma_deg;
     res.wind.wd_vector = dir.vector_deg;
