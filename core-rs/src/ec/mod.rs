@@ -504,8 +504,16 @@ fn process_period_impl(
     let m = i1 - i0;
     res.n_used = m;
 
-    // 5. Detrending into the fluctuation buffers, over the aligned range.
+    // 5. Detrending over the aligned range. Block detrending only subtracts the mean, so unless
+    // the random error needs the series themselves, the fluctuations are formed on the fly by the
+    // moment sums below from the samples and their means (the same values, without writing and
+    // re-reading six buffers). Otherwise they are written to the fluctuation buffers.
+    let materialise =
+        cfg.detrend != Detrend::Block || !matches!(cfg.random_uncertainty, RandomUncertainty::None);
     let mut means = [f64::NAN; 7];
+    // Per variable: the aligned range of `ws.x`, and the centre the moment sums subtract.
+    let mut range = [(0usize, 0usize); 7];
+    let mut centre = [0.0f64; 7];
     for v in Var::ALL {
         if v.index() >= 4 && !active[v.index()] {
             continue;
@@ -513,15 +521,26 @@ fn process_period_impl(
         let shift = lag_samples[v.index()];
         let lo = (i0 as i64 + shift) as usize;
         let hi = (i1 as i64 + shift) as usize;
-        means[v.index()] = detrend::fluctuations(
-            &ws.x[v.index()][lo..hi],
-            cfg.detrend,
-            fs,
-            &mut ws.fl[v.index()],
-        );
+        range[v.index()] = (lo, hi);
+        let x = &ws.x[v.index()][lo..hi];
+        if materialise {
+            means[v.index()] = detrend::fluctuations(x, cfg.detrend, fs, &mut ws.fl[v.index()]);
+        } else {
+            means[v.index()] = stats::mean(x);
+            centre[v.index()] = means[v.index()];
+        }
     }
     let fl = &ws.fl;
     let f = |v: Var| fl[v.index()].as_slice();
+    let xs = &ws.x;
+    let series = |v: Var| -> &[f64] {
+        if materialise {
+            f(v)
+        } else {
+            let (lo, hi) = range[v.index()];
+            &xs[v.index()][lo..hi]
+        }
+    };
     // Every second moment the period reports pairs a variable with w or with itself. One pass per
     // variable and steady-state sub-period sums x, w x and x^2 ([`stats::pair_sums`]; for w
     // itself: w, w^2, w^2): the totals give the means and covariances, the parts the steady-state
@@ -533,10 +552,11 @@ fn process_period_impl(
     parts.resize(n_parts, [[0.0; 3]; 7]);
     for (j, part) in parts.iter_mut().enumerate() {
         let (lo, hi) = (j * m / n_parts, (j + 1) * m / n_parts);
-        let w = &f(W)[lo..hi];
+        let w = &series(W)[lo..hi];
         for v in Var::ALL {
             if v.index() < 4 || active[v.index()] {
-                part[v.index()] = stats::pair_sums(w, &f(v)[lo..hi]);
+                part[v.index()] =
+                    stats::pair_sums(w, centre[W.index()], &series(v)[lo..hi], centre[v.index()]);
             }
         }
     }

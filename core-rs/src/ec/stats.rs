@@ -264,23 +264,27 @@ fn lag_group<const G: usize, K: LagKernel>(
     }
 }
 
-/// `[sum x, sum w x, sum x^2]` over the common length: the raw second moments of a scalar with
-/// w. Callers run it per steady-state sub-period and per scalar, so one call per array and
-/// sub-period gives the means, the covariances with w, the variances and the steady-state sums
-/// (instead of one pass per covariance).
+/// `[sum x', sum w' x', sum x'^2]` over the common length, with `w' = w - cw` and `x' = x - cx`:
+/// the raw second moments of a scalar with w. Callers run it per steady-state sub-period and per
+/// scalar, so one call per array and sub-period gives the means, the covariances with w, the
+/// variances and the steady-state sums (instead of one pass per covariance).
+///
+/// The centres let block-detrended fluctuations be formed on the fly from the series and its mean,
+/// with exactly the values a stored `x - mean` would hold, and without writing them; for series
+/// that are fluctuations already, pass 0 (subtracting 0 is exact).
 ///
 /// Eight lanes per sum (two AVX2 registers) hide the add latency; products and sums are separate
 /// operations (no FMA), and the portable code keeps the same lanes and reduction order, so both
 /// paths give bit-identical results.
-pub fn pair_sums(w: &[f64], x: &[f64]) -> [f64; 3] {
+pub fn pair_sums(w: &[f64], cw: f64, x: &[f64], cx: f64) -> [f64; 3] {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports the feature `pair_sums_avx2` is compiled with.
-            return unsafe { pair_sums_avx2(w, x) };
+            return unsafe { pair_sums_avx2(w, cw, x, cx) };
         }
     }
-    pair_sums_portable(w, x)
+    pair_sums_portable(w, cw, x, cx)
 }
 
 /// `((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))`: the order of the AVX2 reduction.
@@ -291,34 +295,36 @@ fn reduce8(s: &[f64; 8]) -> f64 {
 }
 
 #[inline(always)]
-fn pair_sums_portable(w: &[f64], x: &[f64]) -> [f64; 3] {
+fn pair_sums_portable(w: &[f64], cw: f64, x: &[f64], cx: f64) -> [f64; 3] {
     let n = w.len().min(x.len());
     let (w, x) = (&w[..n], &x[..n]);
     let body = n / 8 * 8;
     let (mut s, mut sw, mut sx) = ([0.0f64; 8], [0.0f64; 8], [0.0f64; 8]);
-    for (cw, cx) in w[..body].chunks_exact(8).zip(x[..body].chunks_exact(8)) {
+    for (wc, xc) in w[..body].chunks_exact(8).zip(x[..body].chunks_exact(8)) {
         for l in 0..8 {
-            s[l] += cx[l];
-            sw[l] += cw[l] * cx[l];
-            sx[l] += cx[l] * cx[l];
+            let (a, b) = (wc[l] - cw, xc[l] - cx);
+            s[l] += b;
+            sw[l] += a * b;
+            sx[l] += b * b;
         }
     }
     let mut out = [reduce8(&s), reduce8(&sw), reduce8(&sx)];
     for i in body..n {
-        out[0] += x[i];
-        out[1] += w[i] * x[i];
-        out[2] += x[i] * x[i];
+        let (a, b) = (w[i] - cw, x[i] - cx);
+        out[0] += b;
+        out[1] += a * b;
+        out[2] += b * b;
     }
     out
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn pair_sums_avx2(w: &[f64], x: &[f64]) -> [f64; 3] {
+fn pair_sums_avx2(w: &[f64], cw: f64, x: &[f64], cx: f64) -> [f64; 3] {
     use std::arch::x86_64::{
         __m256d, _mm_add_pd, _mm_add_sd, _mm_cvtsd_f64, _mm_unpackhi_pd, _mm256_add_pd,
         _mm256_castpd256_pd128, _mm256_extractf128_pd, _mm256_loadu_pd, _mm256_mul_pd,
-        _mm256_setzero_pd,
+        _mm256_set1_pd, _mm256_setzero_pd, _mm256_sub_pd,
     };
     #[inline]
     #[target_feature(enable = "avx2")]
@@ -333,6 +339,7 @@ fn pair_sums_avx2(w: &[f64], x: &[f64]) -> [f64; 3] {
     let z = _mm256_setzero_pd();
     let (mut s_a, mut s_b, mut sw_a, mut sw_b, mut sx_a, mut sx_b) = (z, z, z, z, z, z);
     let (pw, px) = (w.as_ptr(), x.as_ptr());
+    let (cwv, cxv) = (_mm256_set1_pd(cw), _mm256_set1_pd(cx));
     let mut i = 0;
     while i < body {
         // SAFETY: i + 8 <= body <= n, the length of both slices.
@@ -344,6 +351,8 @@ fn pair_sums_avx2(w: &[f64], x: &[f64]) -> [f64; 3] {
                 _mm256_loadu_pd(px.add(i + 4)),
             )
         };
+        let (wa, wb) = (_mm256_sub_pd(wa, cwv), _mm256_sub_pd(wb, cwv));
+        let (xa, xb) = (_mm256_sub_pd(xa, cxv), _mm256_sub_pd(xb, cxv));
         s_a = _mm256_add_pd(s_a, xa);
         s_b = _mm256_add_pd(s_b, xb);
         sw_a = _mm256_add_pd(sw_a, _mm256_mul_pd(wa, xa));
@@ -354,9 +363,10 @@ fn pair_sums_avx2(w: &[f64], x: &[f64]) -> [f64; 3] {
     }
     let mut out = [reduce(s_a, s_b), reduce(sw_a, sw_b), reduce(sx_a, sx_b)];
     for i in body..n {
-        out[0] += x[i];
-        out[1] += w[i] * x[i];
-        out[2] += x[i] * x[i];
+        let (a, b) = (w[i] - cw, x[i] - cx);
+        out[0] += b;
+        out[1] += a * b;
+        out[2] += b * b;
     }
     out
 }
@@ -522,9 +532,22 @@ mod tests {
         for n in 0..70 {
             let w: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
             let x: Vec<f64> = (0..n).map(|i| (i as f64 * 0.11).cos() - 0.3).collect();
-            let fast = pair_sums(&w, &x);
-            let portable = pair_sums_portable(&w, &x);
+            let fast = pair_sums(&w, 0.0, &x, 0.0);
+            let portable = pair_sums_portable(&w, 0.0, &x, 0.0);
             assert_eq!(fast.map(f64::to_bits), portable.map(f64::to_bits), "n {n}");
+            // Centres give exactly the sums of the stored differences.
+            let ws: Vec<f64> = w.iter().map(|a| a + 3.0).collect();
+            let xs: Vec<f64> = x.iter().map(|b| b - 7.5).collect();
+            let stored_w: Vec<f64> = ws.iter().map(|a| a - 3.0).collect();
+            let stored_x: Vec<f64> = xs.iter().map(|b| b - -7.5).collect();
+            let centred = pair_sums(&ws, 3.0, &xs, -7.5);
+            let stored = pair_sums(&stored_w, 0.0, &stored_x, 0.0);
+            assert_eq!(centred.map(f64::to_bits), stored.map(f64::to_bits), "n {n}");
+            let centred_portable = pair_sums_portable(&ws, 3.0, &xs, -7.5);
+            assert_eq!(
+                centred.map(f64::to_bits),
+                centred_portable.map(f64::to_bits)
+            );
             let naive = [
                 x.iter().sum::<f64>(),
                 w.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>(),
