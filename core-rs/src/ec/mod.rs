@@ -61,8 +61,8 @@ pub struct Workspace {
     /// Fluctuations per variable over the lag-aligned common range.
     fl: [Vec<f64>; 7],
     despike: despike::DespikeScratch,
-    /// Per-lag products (lag search).
-    lags: Vec<f64>,
+    /// Lag search buffers.
+    lags: lag::LagScratch,
     correlations: uncertainty::CorrelationScratch,
     /// Per steady-state sub-period and variable: sums of x, w x and x^2 of the fluctuations.
     moment_sums: Vec<[[f64; 3]; 7]>,
@@ -441,14 +441,12 @@ fn process_period_impl(
     res.wind.ws = (rm_mean[0].powi(2) + rm_mean[1].powi(2) + rm_mean[2].powi(2)).sqrt();
     let u_mean = rm_mean[0].hypot(rm_mean[1]);
 
-    // 4. Time lags.
+    // 4. Time lags: w and each gas centred on their period means, on the fly.
     let mut lag_samples = [0i64; 7];
-    {
-        let w_mean = stats::mean(&ws.x[W.index()]);
-        let wc = &mut ws.fl[W.index()];
-        wc.clear();
-        wc.extend(ws.x[W.index()].iter().map(|v| v - w_mean));
-    }
+    let w_centred = lag::Centred {
+        x: &ws.x[W.index()],
+        centre: stats::mean(&ws.x[W.index()]),
+    };
     for g in GASES {
         if !active[g.index()] {
             continue;
@@ -456,13 +454,13 @@ fn process_period_impl(
         let spec = gas_spec(cfg, g);
         let window = lag_window(cfg, spec.lag, u_mean);
         let to_samples = |s: f64| (s * fs).round() as i64;
-        let gm = stats::mean(&ws.x[g.index()]);
-        let (fl_w, fl_g) = two_mut(&mut ws.fl, W.index(), g.index());
-        fl_g.clear();
-        fl_g.extend(ws.x[g.index()].iter().map(|v| v - gm));
+        let gas = &ws.x[g.index()];
         let out = lag::find_lag(
-            fl_w,
-            fl_g,
+            w_centred,
+            lag::Centred {
+                x: gas,
+                centre: stats::mean(gas),
+            },
             to_samples(window.min_s),
             to_samples(window.max_s),
             to_samples(window.nominal_s),
