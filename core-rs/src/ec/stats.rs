@@ -86,8 +86,8 @@ fn dot_portable(a: &[f64], b: &[f64]) -> f64 {
 /// Evaluating lag after lag would stream both series from memory once per lag, and one dot
 /// product keeps a single chain of dependent multiply-adds per register: the FMA latency, not
 /// the arithmetic, sets its speed. Here the series are walked in blocks that stay in the L1 cache,
-/// and within a block up to eight neighbouring lags are evaluated together: each vector of `a` is
-/// loaded once and multiplied into eight independent accumulators (one per lag), which keeps both
+/// and within a block eight or more neighbouring lags are evaluated together: each vector of `a`
+/// is loaded once and multiplied into independent accumulators (one per lag), which keeps both
 /// FMA units busy. Each lag's sum is four lanes per block, blocks in sequence: the same accuracy as
 /// [`dot`], rounded in a different order (results agree to ~1e-16 relative).
 pub fn lagged_dots(a: &[f64], b: &[f64], lo: i64, out: &mut [f64]) {
@@ -253,22 +253,31 @@ fn lagged_dots_impl<K: LagKernel>(
             b0,
             n,
         };
+        // Groups of eight lags, the last one taking whatever is left (up to 15: its accumulators
+        // and the register of `a` still fit the 16 vector registers). A small leftover group
+        // would run few, latency-bound chains and cost as much as a full one.
         let mut first = 0usize;
         while first < out.len() {
             let left = out.len() - first;
-            let g = if left >= 8 {
-                8
-            } else if left >= 4 {
-                4
-            } else {
-                1
-            };
+            let g = if left >= 16 { 8 } else { left };
             let lag0 = lo + first as i64;
             let group = &mut out[first..first + g];
             match g {
-                8 => lag_group::<8, K>(&blk, lag0, group, k),
+                1 => lag_group::<1, K>(&blk, lag0, group, k),
+                2 => lag_group::<2, K>(&blk, lag0, group, k),
+                3 => lag_group::<3, K>(&blk, lag0, group, k),
                 4 => lag_group::<4, K>(&blk, lag0, group, k),
-                _ => lag_group::<1, K>(&blk, lag0, group, k),
+                5 => lag_group::<5, K>(&blk, lag0, group, k),
+                6 => lag_group::<6, K>(&blk, lag0, group, k),
+                7 => lag_group::<7, K>(&blk, lag0, group, k),
+                8 => lag_group::<8, K>(&blk, lag0, group, k),
+                9 => lag_group::<9, K>(&blk, lag0, group, k),
+                10 => lag_group::<10, K>(&blk, lag0, group, k),
+                11 => lag_group::<11, K>(&blk, lag0, group, k),
+                12 => lag_group::<12, K>(&blk, lag0, group, k),
+                13 => lag_group::<13, K>(&blk, lag0, group, k),
+                14 => lag_group::<14, K>(&blk, lag0, group, k),
+                _ => lag_group::<15, K>(&blk, lag0, group, k),
             }
             first += g;
         }
