@@ -156,10 +156,10 @@ fn finite_sum_portable(values: impl Iterator<Item = f64>, len: usize) -> (f64, u
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::{
-        __m256d, _CMP_LT_OQ, _mm_add_sd, _mm_cvtsd_f64, _mm_loadu_ps, _mm256_add_pd,
-        _mm256_and_pd, _mm256_andnot_pd, _mm256_castpd256_pd128, _mm256_cmp_pd,
-        _mm256_cvtps_pd, _mm256_extractf128_pd, _mm256_hadd_pd, _mm256_loadu_pd,
-        _mm256_movemask_pd, _mm256_set1_pd, _mm256_setzero_pd,
+        __m256d, _CMP_LT_OQ, _mm_add_sd, _mm_cvtsd_f64, _mm_loadu_ps, _mm256_add_pd, _mm256_and_pd,
+        _mm256_andnot_pd, _mm256_castpd256_pd128, _mm256_cmp_pd, _mm256_cvtps_pd,
+        _mm256_extractf128_pd, _mm256_hadd_pd, _mm256_loadu_pd, _mm256_movemask_pd, _mm256_set1_pd,
+        _mm256_setzero_pd,
     };
 
     /// Adds the finite lanes of `v` to `acc`; returns how many there were.
@@ -318,7 +318,11 @@ mod tests {
             // Vector paths: bit-identical to the portable code.
             assert_eq!(finite_sum(&with_inf), portable);
             let mean32 = finite_mean_f32(&raw);
-            let expected = if k == 0 { f64::NAN } else { portable.0 / k as f64 };
+            let expected = if k == 0 {
+                f64::NAN
+            } else {
+                portable.0 / k as f64
+            };
             assert_eq!(mean32.to_bits(), expected.to_bits(), "n {n}");
         }
     }
