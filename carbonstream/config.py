@@ -162,6 +162,13 @@ class FlowSettings(Section):
         description="Samples stamped more than this after their arrival in the journal are "
         "refused as from the future (clock trouble).",
     )
+    stall_exit_s: float = Field(
+        60.0,
+        ge=0,
+        description="The flow process exits (and is restarted from its last snapshot) when no "
+        "epoch snapshot was taken for this long: a Bytewax worker thread that died leaves the "
+        "process alive but stuck. 0 turns the watchdog off (it needs recovery on).",
+    )
 
 
 class ApiSettings(Section):

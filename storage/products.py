@@ -61,6 +61,10 @@ class ProductSpec:
     """'month': periods are calendar months (step_ns unused) starting at origin_ns."""
     offset_ns: int = 0
     """UTC offset of the local time whose month boundaries a 'month' grid follows."""
+    written_last: str | None = None
+    """The variable a flush writes after all others: the one readers test for a cell's presence.
+    Variables are separate arrays written one after the other, so a reader during a flush could
+    otherwise see a new cell's presence with some of its values still unwritten."""
 
     def variable(self, name: str) -> Variable:
         for v in self.variables:
@@ -282,6 +286,7 @@ def ec_flux(
             Variable(n, "float64", {"units": units, "long_name": long_name, "fluxnet_name": n})
             for n, (units, long_name) in variables.items()
         ),
+        written_last="N_SAMPLES",
         attrs={
             "title": "Eddy-covariance fluxes (FLUXNET variable names and units)",
             "method": "EddyPro-equivalent processing in carbonstream's Rust core",

@@ -146,6 +146,10 @@ class ProductStore:
         self._lock_path = lock_dir / f"{root.name}.grow.lock"
         self._store = _DurableLocalStore(root)
         self._verified_time_len = 0
+        self._consolidated = False
+        """This process has made the consolidated metadata (what xarray reads) match the arrays.
+        False at start: a growth whose consolidation failed (a crash, a disk turned read-only)
+        left it stale, and the arrays already being big enough would never trigger it again."""
 
     def sync(self) -> None:
         """Makes every write of this store so far durable (see `_DurableLocalStore`)."""
@@ -179,12 +183,15 @@ class ProductStore:
     def ensure_shape(self, n_streams: int, n_slots: int) -> dict[str, ZArray]:
         """Grows the group (creating it first if needed) to at least the given shape."""
         arrays = self.open_arrays()
-        if arrays is not None and self._covers(arrays, n_streams, n_slots):
+        if arrays is not None and self._consolidated and self._covers(arrays, n_streams, n_slots):
             return arrays
         with file_lock(self._lock_path):
             arrays = self.open_arrays() or self._create()
             if self._covers(arrays, n_streams, n_slots):
+                if not self._consolidated:
+                    self._consolidate()
                 return arrays
+            self._consolidated = False
             s = self.spec
             # Sizes are taken over every array: a crash during an earlier growth may have left
             # some arrays grown and others not.
@@ -200,11 +207,15 @@ class ProductStore:
             old_time = arrays["time"].shape[0] if self._time_complete(arrays["time"]) else 0
             arrays["time"].resize((new_slots,))
             arrays["time"][old_time:new_slots] = s.slot_starts(old_time, new_slots)
-            with warnings.catch_warnings():
-                # Consolidated metadata is not in the v3 spec yet; xarray uses it when present.
-                warnings.simplefilter("ignore", category=UserWarning)
-                zarr.consolidate_metadata(self._store)
+            self._consolidate()
             return arrays
+
+    def _consolidate(self) -> None:
+        with warnings.catch_warnings():
+            # Consolidated metadata is not in the v3 spec yet; xarray uses it when present.
+            warnings.simplefilter("ignore", category=UserWarning)
+            zarr.consolidate_metadata(self._store)
+        self._consolidated = True
 
     def _covers(self, arrays: Mapping[str, ZArray], n_streams: int, n_slots: int) -> bool:
         """Every handle covers the shape. Handles opened while another process grows the group
@@ -387,7 +398,7 @@ class ProductWriter:
                 crash_point("zarr.flush.chunk")
                 block = self._blocks[key]
                 r0, t0 = key[0] * s.chunk_streams, key[1] * s.chunk_time
-                for v in s.variables:
+                for v in sorted(s.variables, key=lambda v: v.name == s.written_last):
                     self._arrays[v.name][r0 : r0 + s.chunk_streams, t0 : t0 + s.chunk_time] = (
                         block.values[v.name]
                     )

@@ -18,6 +18,7 @@ from carbonstream.faults import crash_point, slow_point
 from carbonstream.metrics import STORAGE_REFUSED
 from storage.errors import StorageUnavailable
 from storage.journal import JournalReader, JournalRecord
+from stream.watchdog import FLOW_PROGRESS
 
 CONSUMER = "flow"
 
@@ -84,6 +85,7 @@ class _JournalPartition(StatefulSourcePartition[JournalRecord, int]):
         return self._awake
 
     def snapshot(self) -> int:
+        FLOW_PROGRESS.beat()  # an epoch closed: the workers and their recovery store are alive
         try:
             self._reader.commit_progress(CONSUMER, self._next)
         except StorageUnavailable as exc:

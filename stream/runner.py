@@ -14,6 +14,7 @@ from carbonstream.config import Config
 from stream.dataflow import build_dataflow
 from stream.entity_alerts import EntityAlerts
 from stream.rollup import RollupMaterializer, RollupStats
+from stream.watchdog import start_watchdog
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ def run_flow(config: Config, stop_at_end: bool = False) -> int:
         "on" if recovery else "off",
     )
     stop = threading.Event()
+    if config.flow.stall_exit_s > 0 and recovery is not None:  # beats come from snapshots
+        start_watchdog(config.flow.stall_exit_s, stop)
     materializer = RollupMaterializer(config) if config.rollups.enabled else None
     entity_alerts = EntityAlerts(config) if materializer is not None else None
     rollup_thread = None

@@ -75,6 +75,7 @@ def test_simulated_towers_fluxes_appear_over_http(service: Service) -> None:
         return got[1:] if len(got) >= 2 else None
 
     for p in service.wait_for("a complete simulated period", periods, timeout_s=400):
+        assert p["FC"] is not None, f"no fluxes for a complete period: {p}"
         assert p["FC"] < 0 and p["H"] > 0 and p["LE"] > 0 and p["USTAR"] > 0.1
         assert p["CO2_TLAG_ACTUAL"] == pytest.approx(0.3)
     with service.client() as c:

@@ -324,7 +324,8 @@ def test_polls_that_cannot_be_served_in_their_interval_are_counted_missed() -> N
         gateways=lambda f: f.gateway_settings(interval_s=0.5, connections=1),
     )
     s = run.stats
-    assert s.polls_missed > 0 and 0.2 < s.missed_fraction < 0.7
+    # About 0.4 missed on an idle machine; a loaded one serves fewer (0.78 seen under load).
+    assert s.polls_missed > 0 and s.polls_ok > 0 and 0.2 < s.missed_fraction < 0.95
     assert sum(h.missed for h in run.health) == s.polls_missed
     assert s.polls_failed == 0 and all(h.state in ("ok", "unknown") for h in run.health)
 
