@@ -112,10 +112,12 @@ class DauGatewayPoller:
             for u in self.units
         ]
         try:
-            if tasks:
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-                for t in done:
-                    t.result()
+            if not tasks:  # a gateway without units idles: returning would end the ingest role
+                await asyncio.Event().wait()
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                t.result()
+            raise RuntimeError(f"dau {self.name}: polling ended unexpectedly")
         finally:
             await cancel_and_wait(tasks)
             for c in conns:

@@ -228,3 +228,20 @@ def test_infinite_floats_are_not_numbers(tmp_path: Path, value: float) -> None:
     assert frames and all(decoded(f).flag("a00000") == "D" for _, f in frames)
     assert all(decoded(f).number("a00000", "Rtd") is None for _, f in frames)
     assert poller.problems()["unit-1"]["not_a_number"] == len(frames)
+
+
+def test_a_gateway_without_units_idles_instead_of_ending(tmp_path: Path) -> None:
+    """The ingest role ends when one of its connectors returns: an empty gateway must not."""
+
+    async def main() -> bool:
+        sink = PollJournal(Journal(tmp_path / "j", 1, "os"), {}, {})
+        empty = DauGatewaySettings(host="127.0.0.1", port=1)
+        task = asyncio.create_task(DauPoller([empty], ScaledClock(T0_NS), sink).run())
+        await asyncio.sleep(0.3)
+        running = not task.done()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        sink.journal.close()
+        return running
+
+    assert asyncio.run(main())
