@@ -32,6 +32,7 @@ from pydantic import (
 from connectors.ec.settings import EcSettings
 from connectors.hj212.settings import CemsSettings, CemsSimulatorSettings
 from connectors.modbus.config import ModbusSettings
+from connectors.modbus.dau_config import check_sites
 from storage.alert_rules import AlertRule
 from storage.entities import EntityTreeError, check_hierarchy
 from storage.layout import DataLayout
@@ -430,6 +431,11 @@ class Config(Section):
                 raise ValueError(
                     f"streams.meters[{i}].entity: {m.entity!r} is not declared in [[entities]]"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _dau_sites_fit(self) -> Config:
+        check_sites(self.cems.modbus, self.cems.sites)
         return self
 
 

@@ -110,6 +110,19 @@ MODBUS_DEVICES = Gauge(
     ["state"],
     multiprocess_mode="livesum",
 )
+CEMS_MODBUS_UNITS = Gauge(
+    "carbonstream_cems_modbus_units",
+    "CEMS data-acquisition units polled over Modbus, by health state (unknown, ok, degraded, "
+    "dead).",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+CEMS_MODBUS_VALUES = Counter(
+    "carbonstream_cems_modbus_values",
+    "Values read from CEMS data-acquisition units, by site and outcome (ok; not_a_number, "
+    "above_range, below_range, unknown_flag: sent flagged; no_response: sent as B).",
+    ["site", "outcome"],
+)
 ALERT_TRANSITIONS = Counter(
     "carbonstream_alert_transitions",
     "Alert transitions recorded (firing, resolved), by rule.",

@@ -63,6 +63,10 @@ async def _main(config: Config) -> int:
         from connectors.modbus.connector import run_modbus
 
         tasks.append(asyncio.create_task(run_modbus(config, journal), name="modbus"))
+    if config.cems.modbus.enabled and config.cems.modbus.gateways:
+        from connectors.modbus.dau_connector import run_cems_modbus
+
+        tasks.append(asyncio.create_task(run_cems_modbus(config, journal), name="cems-modbus"))
     tasks += await start_hj212(config, journal)
     stopper = asyncio.create_task(_wait(stop), name="stop")
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)

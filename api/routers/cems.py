@@ -28,6 +28,7 @@ from carbonstream.core import cems
 from connectors.hj212.server import STATUS_COMPONENT
 from connectors.hj212.settings import FLOW_CODE, SiteSettings
 from connectors.hj212.sites import channel_row_id, effective_sites
+from connectors.modbus.dau_connector import STATUS_COMPONENT as DAU_STATUS
 from storage.cems_products import RULE_FILL, STATUS_FILL
 from storage.metadata import StreamInfo
 from storage.products import CEMS_AXIS
@@ -103,12 +104,15 @@ def _day_window(state: ApiState, site: SiteSettings, start_ns: int, end_ns: int)
 @router.get(
     "/sites",
     dependencies=[READ],
-    summary="CEMS sites: their variables, rules and live connection counters",
+    summary="CEMS sites: their variables, rules, live connection counters and DAU health",
 )
 def list_sites(state: State) -> Response:
     status = state.db.status(STATUS_COMPONENT).get((STATUS_COMPONENT, "server"))
     server: dict[str, Any] = status[0] if status else {}
     live = server.get("sites", {})
+    dau = state.db.status(DAU_STATUS).get((DAU_STATUS, "poller"))
+    units: dict[str, Any] = (dau[0] if dau else {}).get("units", {})
+    polled = {u.site for g in state.config.cems.modbus.gateways for u in g.units}
     items = []
     for s in effective_sites(state.config):
         items.append(
@@ -126,6 +130,8 @@ def list_sites(state: State) -> Response:
                 "fuel_meters": [f.model_dump() for f in s.fuel_meters],
                 "agreement_threshold": s.agreement_threshold,
                 "server": live.get(s.id),
+                # Sites read from a Modbus DAU: the unit's health and bad-value counts.
+                "modbus": (units.get(s.id) or {"state": "unknown"}) if s.id in polled else None,
             }
         )
     return NumericJSONResponse(

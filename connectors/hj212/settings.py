@@ -1,6 +1,6 @@
 """Settings of the HJ 212 server and of the CEMS sites (stacks) it serves.
 
-Imports only pydantic (carbonstream/config.py imports this module). In TOML:
+Imports only pydantic and the DAU settings (carbonstream/config.py imports this module). In TOML:
 
     [cems.server]
     enabled = true
@@ -27,7 +27,7 @@ Imports only pydantic (carbonstream/config.py imports this module). In TOML:
 A site lists the HJ 212 codes it integrates (`channels`); without a list it gets the usual stack
 set (CO2 in %, SO2, NOx and dust in mg/m3; O2, temperature, pressure and moisture as auxiliary).
 The site model does not depend on HJ 212 framing: a Modbus data-acquisition unit whose register
-map names these codes feeds the same pipeline (see `connectors/hj212/records.py`).
+map names these codes feeds the same pipeline (`[cems.modbus]`, connectors/modbus/dau_config.py).
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from connectors.modbus.dau_config import CemsModbusSettings
 
 SITE_ID = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,95}$"
 """Like carbonstream.config.STREAM_ID (not imported: that module imports this one), shorter:
@@ -463,6 +465,11 @@ class CemsSettings(_Section):
     )
     products: CemsProductSettings = Field(
         default_factory=CemsProductSettings, description="The cems/* products."
+    )
+    modbus: CemsModbusSettings = Field(
+        default_factory=CemsModbusSettings,
+        description="Data-acquisition units polled over Modbus TCP instead of a logger pushing "
+        "HJ 212.",
     )
 
     @field_validator("sites")

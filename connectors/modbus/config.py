@@ -127,8 +127,9 @@ class DeviceSettings(_Section):
         return self
 
 
-class GatewaySettings(_Section):
-    """A Modbus TCP gateway (or a meter with its own TCP port) and the devices behind it."""
+class GatewayLinkSettings(_Section):
+    """How to reach one Modbus TCP gateway and when to give up on a device behind it: shared by
+    the meter gateways below and the CEMS data-acquisition units (modbus/dau_config.py)."""
 
     name: str | None = Field(
         None, description="Name in health reports and logs. Unset: 'host:port'."
@@ -168,16 +169,6 @@ class GatewaySettings(_Section):
     dead_probe_s: float = Field(
         60.0, gt=0, le=86_400, description="Poll period of a dead device until it answers."
     )
-    batch_interval_s: float | None = Field(
-        None,
-        gt=0,
-        le=3600,
-        description="Period of the batches of readings this gateway hands on (one per poll "
-        "round). Unset: the shortest poll interval of its devices.",
-    )
-    devices: list[DeviceSettings] = Field(
-        default_factory=list, description="Devices behind this gateway."
-    )
 
     @property
     def label(self) -> str:
@@ -188,6 +179,21 @@ class GatewaySettings(_Section):
         if self.backoff_max_s < self.backoff_s:
             raise ValueError("backoff_max_s must be at least backoff_s")
         return self
+
+
+class GatewaySettings(GatewayLinkSettings):
+    """A Modbus TCP gateway (or a meter with its own TCP port) and the devices behind it."""
+
+    batch_interval_s: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description="Period of the batches of readings this gateway hands on (one per poll "
+        "round). Unset: the shortest poll interval of its devices.",
+    )
+    devices: list[DeviceSettings] = Field(
+        default_factory=list, description="Devices behind this gateway."
+    )
 
     @model_validator(mode="after")
     def _unique_devices(self) -> Self:

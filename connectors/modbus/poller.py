@@ -53,7 +53,12 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusIOException
 
 from connectors.clock import NS_PER_S, Clock
-from connectors.modbus.config import DeviceSettings, GatewaySettings, RegisterFunction
+from connectors.modbus.config import (
+    DeviceSettings,
+    GatewayLinkSettings,
+    GatewaySettings,
+    RegisterFunction,
+)
 from connectors.modbus.errors import (
     DeviceException,
     GatewayUnavailable,
@@ -159,10 +164,10 @@ async def cancel_and_wait(tasks: Sequence[asyncio.Task[Any]]) -> None:
             task.exception()  # retrieved: the caller has already seen the one that matters
 
 
-class _Connection:
+class Connection:
     """One TCP connection to a gateway, re-opened on demand with back-off."""
 
-    def __init__(self, gw: GatewaySettings, clock: Clock, stats: PollStats) -> None:
+    def __init__(self, gw: GatewayLinkSettings, clock: Clock, stats: PollStats) -> None:
         self._gw = gw
         self._clock = clock
         self._stats = stats
@@ -421,7 +426,7 @@ class GatewayPoller:
     # -- polling ------------------------------------------------------------------------------
 
     async def _worker(self) -> None:
-        conn = _Connection(self.settings, self.clock, self.stats)
+        conn = Connection(self.settings, self.clock, self.stats)
         try:
             while True:
                 job = await self._queue.get()
@@ -429,7 +434,7 @@ class GatewayPoller:
         finally:
             conn.close()
 
-    async def _attempt(self, job: _Job, conn: _Connection) -> None:
+    async def _attempt(self, job: _Job, conn: Connection) -> None:
         dev, clock = job.device, self.clock
         if clock.now_ns() >= job.deadline_ns:
             # Out of window: never started -> missed; a retry that waited too long -> failed.
