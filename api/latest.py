@@ -9,6 +9,7 @@ lookup and no Zarr read, and an answer is at most CHECK_S older than the store.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import OrderedDict
@@ -47,6 +48,8 @@ class LatestCache:
         self._checked = float("-inf")
         self._entries: OrderedDict[Hashable, tuple[int, bytes]] = OrderedDict()
         self._lock = threading.Lock()
+        self._in_flight: dict[tuple[Hashable, int], asyncio.Future[bytes]] = {}
+        """Renders under way, by key and product version (touched on the event loop only)."""
 
     def product(self, name: str) -> ProductState:
         now = time.monotonic()
@@ -70,14 +73,30 @@ class LatestCache:
         self, key: Hashable, product: str, render: Callable[[ProductState], bytes]
     ) -> bytes:
         """The cached body for `key` if `product` was not written since; else renders it (in a
-        worker thread: it reads Zarr) and keeps it. Errors raised by `render` are not cached."""
+        worker thread: it reads Zarr) and keeps it. Concurrent misses of one key share a single
+        render (a dashboard fleet asking at once must not start as many Zarr searches). Errors
+        raised by `render` are not cached."""
         state = self.product(product)
         with self._lock:
             hit = self._entries.get(key)
             if hit is not None and hit[0] == state.version:
                 self._entries.move_to_end(key)
                 return hit[1]
-        body = await run_in_threadpool(render, state)
+        flight_key = (key, state.version)
+        running = self._in_flight.get(flight_key)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._in_flight[flight_key] = future
+        try:
+            body = await run_in_threadpool(render, state)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else must
+            raise
+        finally:
+            del self._in_flight[flight_key]
+        future.set_result(body)
         with self._lock:
             self._entries[key] = (state.version, body)
             self._entries.move_to_end(key)
@@ -95,17 +114,21 @@ def newest_cells(
     """Per row: (slot, {variable: value}) of its newest period with any value, looking back at
     most `search_slots` periods from the product's newest one; None when there is none.
 
-    The search walks back one time chunk at a time and stops when every row is found, so a
-    stream that went silent long ago costs reads only for the rows still missing.
+    The search walks back from the newest time chunk in windows that double (1, 2, 4...
+    chunks) and stops when every row is found: a live stream costs one small read, a stream
+    silent for months a few reads (not one per chunk), and only rows still missing are read
+    again.
     """
     out: list[tuple[int, dict[str, Any]] | None] = [None] * len(rows)
     if newest_slot is None or not rows:
         return out
     missing = list(range(len(rows)))
     stop, floor = newest_slot + 1, max(0, newest_slot + 1 - search_slots)
+    chunks = 1
     while missing and stop > floor:
         chunk = reader.spec.chunk_time
-        first = max(floor, (stop - 1) // chunk * chunk)
+        first = max(floor, ((stop - 1) // chunk - chunks + 1) * chunk)
+        chunks *= 2
         data = reader.read([rows[i] for i in missing], first, stop)
         present = np.zeros((len(missing), stop - first), dtype=bool)
         for v in reader.spec.variables:

@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -76,9 +77,10 @@ class ApiState:
             },
         )
 
-    @property
+    @cached_property
     def products(self) -> dict[str, ProductReader]:
-        """Every product this API serves, by name (e.g. 'cems/hour')."""
+        """Every product this API serves, by name (e.g. 'cems/hour'); the readers are fixed when
+        the state is opened, so this is built once (hot paths such as `latest` use it)."""
         readers = [self.meters, *self.entity_readers.values(), *self.ec_fluxes.values()]
         readers += self.cems_readers.values()
         return {r.spec.name: r for r in readers}
