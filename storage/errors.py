@@ -98,6 +98,23 @@ def probe_write(path: Path) -> StorageUnavailable | None:
     return None
 
 
+def confirm_committed(path: Path) -> StorageUnavailable | None:
+    """The error to report instead of an acknowledgement, or None: called after a commit's fsync
+    returned, before the data is acknowledged.
+
+    A filesystem error (ext4 errors=remount-ro) that strikes while an fsync waits can make that
+    fsync return success although its transaction never reached the disk: the kernel aborts the
+    filesystem journal, ends the open transaction as aborted, and the waiting fsync sees it as
+    finished. After the repair (fsck) the write is gone. A read-only test cannot tell (statvfs
+    still says read-write at that moment), but creating a file can: it needs a new transaction
+    of the filesystem journal, which an aborted journal refuses. The abort is flagged before the
+    transaction that fsync waits on is ended, so a probe made after the fsync returned fails
+    whenever that fsync may have lied; the commit's outcome is then unknown and the caller must
+    not acknowledge (the sender re-sends, and re-sends are deduplicated).
+    """
+    return probe_write(path)
+
+
 def check_space(path: Path, min_free_bytes: int, probe: bool = False) -> StorageUnavailable | None:
     """The error a write to `path` should get now, or None: read-only, or less free space than
     `min_free_bytes` (a reserve kept so that what was already acknowledged can still be

@@ -1,10 +1,11 @@
 """The durable journal between connectors and the dataflow.
 
 Connectors append batches here and acknowledge their senders only once `append` returns: the rows
-are then on disk (SQLite WAL, `synchronous=FULL`). The dataflow reads each partition in offset
-order; the next offset to read is its resume state, so after a crash it replays from its last
-snapshot. Rows are trimmed only after every consumer has snapshotted past them and a retention
-period has passed.
+are then on disk (SQLite WAL, `synchronous=FULL`, and the filesystem confirmed healthy after the
+fsync: a filesystem error racing with an fsync can make it report success for a write that the
+repair then drops). The dataflow reads each partition in offset order; the next offset to read is
+its resume state, so after a crash it replays from its last snapshot. Rows are trimmed only after
+every consumer has snapshotted past them and a retention period has passed.
 
 One SQLite database per partition keeps writers of different partitions from waiting on each
 other and lets a partition be moved or inspected alone. Offsets come from AUTOINCREMENT so they
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.errors import check_space, storage_errors
+from storage.errors import check_space, confirm_committed, storage_errors
 from storage.sqlite import Durability, connect, rollback
 
 _SCHEMA = """
@@ -185,6 +186,12 @@ class Journal:
             except BaseException:
                 rollback(conn)
                 raise
+        # The commit's fsync returned; a filesystem error racing with it can still have undone
+        # it (see `confirm_committed`). Then nothing is acknowledged: the rows may or may not be
+        # there after the repair, and the sender's re-send is deduplicated either way.
+        refused = confirm_committed(self.directory)
+        if refused is not None:
+            raise refused
         return offsets
 
     @staticmethod
