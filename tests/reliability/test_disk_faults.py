@@ -208,7 +208,7 @@ def iso(t_ns: int) -> str:
 def test_full_disk_refuses_then_recovers_without_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
     hj212_port = free_port()
-    with tmpfs(data, 64 << 20), service(tmp_path, data, hj212_port) as svc:
+    with tmpfs(data, 128 << 20), service(tmp_path, data, hj212_port) as svc:
         pids = role_pids(svc.proc.pid)
         meters, logger = senders(svc, hj212_port)
         meters.start()
