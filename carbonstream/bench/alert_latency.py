@@ -8,8 +8,8 @@ the push is measured from its 202 (the batch is durable in the journal) to the S
 period it closed. The register rises by HIGH and LOW in turn, so every closed period breaches or
 clears: each push causes one transition (firing, resolved, firing, ...) per probe meter.
 
-The probe meters' readings are stamped on their own clock, one minute apart, starting hours in
-the past, so a push every ~second closes a period each time (otherwise one transition a minute:
+The probe meters' readings are stamped on their own clock, one minute apart, starting a day in
+the past, so a push every half second closes a period each time (otherwise one transition a minute:
 too few for a p99 within a benchmark step). What is timed is the service's own path (journal,
 dataflow, kernel, alert engine, store, SSE fan-out); event time only decides which period closes.
 """
@@ -126,7 +126,7 @@ class AlertProbe:
     ingest_token: str
     read_token: str
     meters: int = 5
-    start_ns: int = field(default_factory=lambda: (time.time_ns() // STEP_NS - 12 * 60) * STEP_NS)
+    start_ns: int = field(default_factory=lambda: (time.time_ns() // STEP_NS - 24 * 60) * STEP_NS)
     _k: int = 0
     _register: float = 1_000.0
     _acked: dict[tuple[str, int], tuple[str, float]] = field(default_factory=dict)
