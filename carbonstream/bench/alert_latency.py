@@ -16,6 +16,7 @@ dataflow, kernel, alert engine, store, SSE fan-out); event time only decides whi
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -89,10 +90,11 @@ class _SseReader(threading.Thread):
         self.connected = threading.Event()
         self._halt = threading.Event()
         self._lock = threading.Lock()
+        self._client = httpx.Client(timeout=httpx.Timeout(10.0, read=60.0))
 
     def run(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
-        with httpx.Client(timeout=httpx.Timeout(10.0, read=60.0)) as c:
+        with self._client as c:
             while not self._halt.is_set():
                 try:
                     with c.stream("GET", self.url, headers=headers) as r:
@@ -107,7 +109,9 @@ class _SseReader(threading.Thread):
                                 with self._lock:
                                     key = (str(e["subject"]), int(e["period_ns"]))
                                     self.received.setdefault(key, (str(e["transition"]), now))
-                except (httpx.TransportError, httpx.HTTPStatusError):
+                except Exception:
+                    if self._halt.is_set():
+                        return  # stop() closed the connection under the reader
                     time.sleep(0.5)  # a missed event shows as missing, never as a fast one
 
     def get(self, key: tuple[str, int]) -> tuple[str, float] | None:
@@ -115,7 +119,11 @@ class _SseReader(threading.Thread):
             return self.received.get(key)
 
     def stop(self) -> None:
+        """Closes the connection at once: an open SSE stream would hold the API's shutdown
+        (keep-alives come only every 15 s)."""
         self._halt.set()
+        with contextlib.suppress(Exception):
+            self._client.close()
 
 
 @dataclass

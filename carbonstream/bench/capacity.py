@@ -48,6 +48,7 @@ class StepSettings:
     poll_s: float = 2.0
     ec_averaging_min: float = 2.0
     partitions: int = 4
+    durability: str = "fsync"
     keep_data: bool = False
 
 
@@ -132,6 +133,7 @@ def run_step(fleet: Fleet, settings: StepSettings, workdir: Path) -> StepResult:
             modbus.gateways if modbus else [],
             settings.ec_averaging_min,
             settings.partitions,
+            settings.durability,
         )
         svc = RunningService.start(workdir, config + probe_config(PROBES))
         svc.wait_ready(timeout_s=300.0)

@@ -85,6 +85,12 @@ def register(sub: Any) -> None:
         default=0.5,
         help="fraction of the meters polled over Modbus (the rest push over HTTP)",
     )
+    p.add_argument(
+        "--durability",
+        choices=("fsync", "os"),
+        default="fsync",
+        help="journal durability of the service (fsync: the default and what is claimed)",
+    )
     p.add_argument("--workdir", default=None, help="where steps run (default: a temporary dir)")
     p.add_argument("--out", default=None, help="also write the Markdown here")
     p.set_defaults(handler=_capacity)
@@ -118,7 +124,10 @@ def _capacity(args: argparse.Namespace) -> int:
         )
         return 2
     settings = StepSettings(
-        warmup_s=args.warmup_s, measure_s=args.measure_s, ec_averaging_min=args.ec_averaging_min
+        warmup_s=args.warmup_s,
+        measure_s=args.measure_s,
+        ec_averaging_min=args.ec_averaging_min,
+        durability=args.durability,
     )
     root = Path(args.workdir or tempfile.mkdtemp(prefix="carbonstream-capacity-"))
     all_steps: list[StepResult] = []
@@ -154,7 +163,8 @@ def _capacity(args: argparse.Namespace) -> int:
         mixed = run(Fleet(towers=t, stacks=s, meters=m, modbus_share=share))
     text = (
         f"Machine: {machine()}. Steps: {settings.warmup_s:.0f} s warm-up, "
-        f"{settings.measure_s:.0f} s measured, EC averaging {settings.ec_averaging_min:g} min.\n\n"
+        f"{settings.measure_s:.0f} s measured, EC averaging {settings.ec_averaging_min:g} min, "
+        f"journal durability {settings.durability}.\n\n"
         f"{table(all_steps)}\n\n{summary(found, mixed)}\n"
     )
     print(text)

@@ -76,11 +76,15 @@ def push_ids(count: int) -> list[str]:
 
 
 def service_config(
-    fleet: Fleet, gateways: list[dict[str, Any]], ec_averaging_min: float, partitions: int
+    fleet: Fleet,
+    gateways: list[dict[str, Any]],
+    ec_averaging_min: float,
+    partitions: int,
+    durability: str = "fsync",
 ) -> str:
     """The fleet's part of the service configuration (TOML)."""
     lines = [
-        f"[journal]\npartitions = {partitions}",
+        f'[journal]\npartitions = {partitions}\ndurability = "{durability}"',
         "[connectors.meter_simulator]\nenabled = false",
         "[connectors.cems_simulator]",
         f"enabled = {str(fleet.stacks > 0).lower()}\ncount = {fleet.stacks}",
