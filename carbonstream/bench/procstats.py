@@ -44,11 +44,13 @@ def _name(pid: int) -> str:
     """`carbonstream <role>` for the service's processes, else the command's last words."""
     args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     words = [a.decode(errors="replace") for a in args if a]
+    if "connectors.simulators.modbus_fleet" in words:
+        return "modbus-fleet"
     if "carbonstream" in words:
         i = words.index("carbonstream")
         if i + 1 < len(words):
-            return words[i + 1]
-    return " ".join(w.rsplit("/", 1)[-1] for w in words[-2:])
+            return words[i + 1]  # run, ingest, flow, api, or bench (this benchmark)
+    return " ".join(w.rsplit("/", 1)[-1] for w in words[:2])
 
 
 def sample(pid: int) -> ProcSample | None:
