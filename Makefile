@@ -11,7 +11,7 @@ DEPS   := $(VENV)/.deps-installed
 BUILT  := $(VENV)/.core-built
 RUST_SOURCES := $(shell find core-rs/src -name '*.rs') core-rs/Cargo.toml Cargo.toml Cargo.lock
 
-.PHONY: help install run test test-rust test-python lint fmt bench bench-kernels bench-capacity lock clean
+.PHONY: help install run test test-rust test-python lint fmt bench lock clean
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,7 @@ fmt: install ## format Python and Rust
 	$(BIN)/ruff check --fix .
 	cargo fmt --all
 
+.PHONY: bench-kernels bench-capacity
 RESULTS := benchmarks/results
 CAPACITY_ARGS ?=
 
