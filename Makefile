@@ -63,8 +63,19 @@ fmt: install ## format Python and Rust
 	$(BIN)/ruff check --fix .
 	cargo fmt --all
 
-bench: install ## benchmarks (paired with reference implementations), writes benchmarks/results/
-	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-only -q
+.PHONY: bench-kernels bench-capacity
+RESULTS := benchmarks/results
+CAPACITY_ARGS ?=
+
+bench: bench-kernels bench-capacity ## kernel suites + capacity sweep; tables in benchmarks/results/ and README
+	$(BIN)/python -m benchmarks.readme_section README.md $(RESULTS)
+
+bench-kernels: install ## pytest-benchmark suites, each paired with its reference -> results/kernels.md
+	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-only -q --benchmark-json=$(RESULTS)/kernels.json
+	$(BIN)/python -m benchmarks.kernel_table $(RESULTS)/kernels.json > $(RESULTS)/kernels.md
+
+bench-capacity: install ## `carbonstream bench capacity` (about an hour) -> results/capacity.md
+	$(BIN)/carbonstream bench capacity $(CAPACITY_ARGS) --out $(RESULTS)/capacity.md
 
 lock: ## re-pin requirements.lock from the current virtual environment
 	(echo "# Every Python package of the virtual environment, pinned (runtime + test + build)."; \

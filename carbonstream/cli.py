@@ -30,6 +30,7 @@ FEATURE_COMMANDS: tuple[str, ...] = (
     "carbonstream.commands.tokens",
     "connectors.ec.commands",
     "connectors.hj212.cli",
+    "carbonstream.bench.command",
 )
 """Modules adding their own subcommands: each has `register(subparsers)`, which adds a parser
 with `set_defaults(handler=fn)`, fn(args) -> exit status. Such a module imports only argparse at

@@ -1,0 +1,206 @@
+"""One capacity step: the real service with a fleet, measured in wall-clock real time.
+
+A step starts `carbonstream run` on a fresh data directory with the fleet's configuration (and
+the alert probe's meters and rule), starts the load generators, lets the start-up burst pass
+(`warmup_s`: the tower simulator begins at the start of the current averaging period, the
+poller's first round, ...), then measures for `measure_s`: journal lag from /health every
+`poll_s`, CPU and memory of every process, samples made durable (Prometheus counters), and the
+alert probe's latency. The fleet is real-time when
+
+- the journal lag stays bounded (max <= LAG_BOUND_S) and is not growing (the mean of the last
+  third of the window is at most LAG_GROWTH_S above the mean of the first third);
+- the sources deliver what the fleet should send (>= DELIVERED_MIN of the nominal rate: a
+  saturated ingest role shows there, not in the journal lag);
+- alert latency p99 < ALERT_P99_S with no alert missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from carbonstream.bench.alert_latency import AlertProbe, probe_config
+from carbonstream.bench.fleet import Fleet, MeterPusher, ModbusFleet, service_config
+from carbonstream.bench.procstats import CpuMeter
+from carbonstream.bench.service import RunningService, metric_sum
+
+LAG_BOUND_S = 10.0
+LAG_GROWTH_S = 2.0
+DELIVERED_MIN = 0.95
+ALERT_P99_S = 1.0
+PROBES = 5
+PROBE_EVERY_S = 0.5
+COUNTER = "carbonstream_samples_ingested_total"
+PACKETS = "carbonstream_hj212_packets_total"
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    warmup_s: float = 45.0
+    measure_s: float = 90.0
+    poll_s: float = 2.0
+    ec_averaging_min: float = 2.0
+    partitions: int = 4
+    durability: str = "fsync"
+    keep_data: bool = False
+
+
+@dataclass
+class StepResult:
+    fleet: Fleet
+    measured_s: float = 0.0
+    rates: dict[str, float] = field(default_factory=dict)
+    """Per second over the window: ec_rows, cems_packets, meter_readings, samples (all sources)."""
+    delivered: dict[str, float] = field(default_factory=dict)
+    """Fraction of the nominal rate, per kind present in the fleet."""
+    cpu_percent: dict[str, float] = field(default_factory=dict)
+    peak_rss: dict[str, int] = field(default_factory=dict)
+    lag_s: list[float] = field(default_factory=list)
+    alert: dict[str, Any] = field(default_factory=dict)
+    realtime: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def service_cpu(self) -> float:
+        return sum(v for k, v in self.cpu_percent.items() if k in SERVICE_PROCESSES)
+
+    @property
+    def service_rss(self) -> int:
+        return sum(v for k, v in self.peak_rss.items() if k in SERVICE_PROCESSES)
+
+    @property
+    def lag_max(self) -> float:
+        return max(self.lag_s, default=float("nan"))
+
+
+SERVICE_PROCESSES = ("run", "ingest", "flow", "api")
+
+
+def _counters(svc: RunningService) -> dict[str, float]:
+    text = svc.metrics_text()
+    return {
+        "ec_rows": metric_sum(text, COUNTER, source="ec-simulator"),
+        "cems_packets": metric_sum(text, PACKETS, cn="2011"),
+        "meter_readings": metric_sum(text, COUNTER, source="modbus")
+        + metric_sum(text, COUNTER, source="push.meters"),
+        "samples": metric_sum(text, COUNTER),
+    }
+
+
+def _judge(r: StepResult) -> None:
+    lags = np.array(r.lag_s)
+    if lags.size < 3:
+        r.reasons.append("too few lag samples")
+    else:
+        third = max(1, lags.size // 3)
+        if lags.max() > LAG_BOUND_S:
+            r.reasons.append(f"journal lag up to {lags.max():.1f} s (bound {LAG_BOUND_S:.0f} s)")
+        growth = lags[-third:].mean() - lags[:third].mean()
+        if growth > LAG_GROWTH_S:
+            r.reasons.append(f"journal lag growing (+{growth:.1f} s over the window)")
+    for kind, frac in r.delivered.items():
+        if frac < DELIVERED_MIN:
+            r.reasons.append(f"{kind}: {100 * frac:.0f} % of the nominal rate delivered")
+    p99, missing = r.alert.get("p99_s"), r.alert.get("missing", 0)
+    if missing:
+        r.reasons.append(f"{missing} alert(s) missing")
+    if p99 is None or p99 >= ALERT_P99_S:
+        r.reasons.append(f"alert latency p99 {p99 if p99 is None else round(p99, 3)} s")
+    r.realtime = not r.reasons
+
+
+def run_step(fleet: Fleet, settings: StepSettings, workdir: Path) -> StepResult:
+    """Runs the service with `fleet` for one step and measures it (see the module docstring)."""
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    result = StepResult(fleet)
+    modbus = (
+        ModbusFleet(fleet.modbus_meters, workdir / "modbus.log") if fleet.modbus_meters else None
+    )
+    svc: RunningService | None = None
+    pusher: MeterPusher | None = None
+    probe: AlertProbe | None = None
+    try:
+        config = service_config(
+            fleet,
+            modbus.gateways if modbus else [],
+            settings.ec_averaging_min,
+            settings.partitions,
+            settings.durability,
+        )
+        svc = RunningService.start(workdir, config + probe_config(PROBES))
+        svc.wait_ready(timeout_s=300.0)
+        ingest_token = svc.token("ingest")
+        pusher = MeterPusher(svc.base_url, ingest_token, fleet.push_meters)
+        pusher.start()
+        probe = AlertProbe(svc.base_url, ingest_token, svc.token("read"), meters=PROBES)
+        probe.start()
+        warm_end = time.monotonic() + settings.warmup_s
+        while time.monotonic() < warm_end:
+            probe.push()  # warms the probe's path too; its latencies are discarded below
+            time.sleep(2.0)
+        probe.stats(wait_s=5.0)
+        probe.reset()  # the warm-up's latencies are not part of the measurement
+
+        roots = [svc.proc.pid, os.getpid()] + ([modbus.proc.pid] if modbus else [])
+        cpu = CpuMeter(roots)
+        t0 = time.monotonic()
+        before = _counters(svc)
+        cpu.start(t0)
+        end = t0 + settings.measure_s
+        next_poll = t0
+        while time.monotonic() < end:
+            started = time.monotonic()
+            probe.push()
+            if started >= next_poll:
+                health = svc.health()
+                if health is not None:
+                    result.lag_s.append(float(health["journal"]["lag_seconds"]))
+                cpu.poll(time.monotonic())
+                next_poll += settings.poll_s
+            time.sleep(max(0.0, PROBE_EVERY_S - (time.monotonic() - started)))
+        cpu.poll(time.monotonic())
+        after = _counters(svc)
+        result.measured_s = time.monotonic() - t0
+        result.rates = {k: (after[k] - before[k]) / result.measured_s for k in after}
+        nominal = fleet.nominal()
+        for kind, key in (
+            ("ec", "ec_rows"),
+            ("cems", "cems_packets"),
+            ("meters", "meter_readings"),
+        ):
+            want = nominal[f"{key}_per_s"]
+            if want > 0:
+                result.delivered[kind] = result.rates[key] / want
+        result.cpu_percent = cpu.cpu_percent()
+        result.peak_rss = dict(cpu.peak_rss)
+        result.alert = probe.stats(wait_s=10.0).summary()
+        if pusher.failed:
+            result.reasons.append(f"{pusher.failed} pushed reading(s) refused or failed")
+        _judge(result)
+    except Exception as exc:  # a step that cannot run is a step that is not real-time
+        result.reasons.append(f"step failed: {exc}".splitlines()[0][:200])
+        result.realtime = False
+    finally:
+        if probe is not None:
+            probe.close()
+        if pusher is not None:
+            with contextlib.suppress(Exception):
+                pusher.stop()
+        if svc is not None:
+            code = svc.stop()
+            if code not in (0, None):
+                result.reasons.append(f"service exited with {code}")
+                result.realtime = False
+        if modbus is not None:
+            modbus.stop()
+        if not settings.keep_data:
+            shutil.rmtree(workdir / "data", ignore_errors=True)
+    return result
