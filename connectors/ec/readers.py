@@ -120,7 +120,12 @@ def _split(text: str) -> list[list[str]]:
     try:
         rows = list(csv.reader(lines))
         if len(rows) == len(lines):
-            return rows
+            # A lone quote (a line cut after its first character) reads as a blank row, which
+            # would be skipped uncounted: it is kept as the line itself, refused by field count.
+            return [
+                [line] if _blank(row) and line.strip() else row
+                for row, line in zip(rows, lines, strict=True)
+            ]
     except csv.Error:
         pass
     return [_row(line) for line in lines]

@@ -208,6 +208,13 @@ def test_a_line_cut_inside_its_quoted_timestamp_costs_only_itself() -> None:
     np.testing.assert_array_equal(t.ts_ns, clean.ts_ns[1:])
 
 
+def test_a_last_line_cut_to_a_lone_quote_is_counted() -> None:
+    """A last line cut after its opening quote read as a blank row and vanished uncounted."""
+    _, lines = toa5()
+    t = read("toa5", text([*lines[:-1], '"']))
+    assert len(t) == ROWS - 1 and sum(t.errors.counts[r] for r in DROPPING) == 1
+
+
 def test_a_stray_carriage_return_is_a_bad_row_not_a_csv_error() -> None:
     """`\\r` inside a line made csv.Error escape from the reader (found as b'\\r#')."""
     _, lines = toa5()
