@@ -55,7 +55,7 @@ bench: install ## benchmarks (paired with reference implementations), writes ben
 
 lock: ## re-pin requirements.lock from the current virtual environment
 	(echo "# Every Python package of the virtual environment, pinned (runtime + test + build)."; \
-	 echo "# Regenerate: make lock"; $(BIN)/pip freeze | grep -v '^carbonstream') > requirements.lock
+	 echo "# Regenerate: make lock"; $(BIN)/pip freeze | grep -v -e '^carbonstream' -e '^-e ' -e '^# Editable') > requirements.lock
 
 clean: ## remove build outputs and the virtual environment (keeps carbonstream-data/)
 	rm -rf $(VENV) target .pytest_cache .mypy_cache .ruff_cache
