@@ -10,9 +10,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from carbonstream.backends import open_journal
 from carbonstream.config import Config
 from carbonstream.products import cems_specs, ec_flux_specs, entity_specs, meters_interval_spec
-from storage.journal import Journal
+from storage.journal_backend import JournalBackend
 from storage.layout import DataLayout
 from storage.metadata import MetadataDB
 from storage.zarr_store import ProductReader, ProductStore
@@ -23,7 +24,7 @@ class ApiState:
     config: Config
     layout: DataLayout
     db: MetadataDB
-    journal: Journal
+    journal: JournalBackend
     meters: ProductReader
     entity_readers: dict[str, ProductReader]
     ec_fluxes: dict[float, ProductReader]
@@ -42,9 +43,7 @@ class ApiState:
             config=config,
             layout=layout,
             db=MetadataDB(layout.metadata_db),
-            journal=Journal(
-                layout.journal_dir, config.journal.partitions, config.journal.durability
-            ),
+            journal=open_journal(config),
             meters=ProductReader(ProductStore(layout.zarr_store, spec, locks)),
             entity_readers={
                 name: ProductReader(ProductStore(layout.zarr_store, s, locks))

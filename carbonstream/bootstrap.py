@@ -7,12 +7,14 @@ configuration declares (in sorted order, so their rows are the same on every mac
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Any
 
+from carbonstream.backends import open_journal
 from carbonstream.config import Config, EntitySettings, MeterStream
 from connectors.ec.settings import EcSiteSettings
 from storage.factors import FactorTable
-from storage.journal import Journal
 from storage.metadata import MetadataDB
 from storage.products import EC_AXIS, ENTITIES_AXIS, METERS_AXIS
 
@@ -39,7 +41,7 @@ def ec_site_attrs(s: EcSiteSettings) -> dict[str, Any]:
 def prepare_data_dir(config: Config) -> None:
     layout = config.storage.layout
     layout.create()
-    Journal(layout.journal_dir, config.journal.partitions, config.journal.durability).close()
+    open_journal(config).close()  # creates the partitions (or topic); refuses another count
     db = MetadataDB(layout.metadata_db)
     try:
         if config.entities:
@@ -66,7 +68,15 @@ def _init_recovery(config: Config) -> None:
     directory = config.storage.layout.recovery_dir
     if directory.exists():
         return
-    tmp = directory.with_name(directory.name + ".init")
-    tmp.mkdir(parents=True, exist_ok=True)
+    # Made aside and renamed into place: the processes of a cluster start at once, and only
+    # one complete directory may win.
+    tmp = directory.with_name(f"{directory.name}.init-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     init_db_dir(tmp, config.recovery.partitions)
-    tmp.rename(directory)
+    try:
+        tmp.rename(directory)
+    except OSError:
+        if not directory.exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # another process made it first

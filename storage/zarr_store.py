@@ -29,11 +29,10 @@ from typing import Any
 
 import numpy as np
 import zarr
-import zarr.storage
 
 from carbonstream.faults import crash_point
-from storage.locks import file_lock
 from storage.metadata import MetadataDB
+from storage.object_store import StoreLocation, growth_lock, open_zarr_store
 from storage.products import ProductSpec
 
 ZArray = zarr.Array[Any]
@@ -61,11 +60,13 @@ def _round_up(n: int, multiple: int) -> int:
 class ProductStore:
     """Opens, creates and grows the arrays of one product group."""
 
-    def __init__(self, root: Path, spec: ProductSpec, lock_dir: Path) -> None:
+    def __init__(self, root: StoreLocation, spec: ProductSpec, lock_dir: Path) -> None:
+        """`root`: a directory, or a store on S3-compatible object storage
+        (storage/object_store.py, which also says how growth is locked there)."""
         self.root = root
         self.spec = spec
         self._lock_path = lock_dir / f"{root.name}.grow.lock"
-        self._store = zarr.storage.LocalStore(root)
+        self._store = open_zarr_store(root)
         self._verified_time_len = 0
 
     def coordinate_names(self) -> tuple[str, ...]:
@@ -98,7 +99,7 @@ class ProductStore:
         arrays = self.open_arrays()
         if arrays is not None and self._covers(arrays, n_streams, n_slots):
             return arrays
-        with file_lock(self._lock_path):
+        with growth_lock(self.root, self._lock_path):
             arrays = self.open_arrays() or self._create()
             if self._covers(arrays, n_streams, n_slots):
                 return arrays

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
+from carbonstream.backends import journal_readers
 from carbonstream.config import Config
 from storage.journal import JournalRecord
 from storage.metadata import DeadLetter
@@ -42,6 +43,7 @@ def build_dataflow(config: Config, stop_at_end: bool = False) -> Dataflow:
             config.journal.read_batch,
             config.journal.poll_interval_s,
             stop_at_end,
+            journal_readers(config),
         ),
     )
     outputs: list[Stream[FlowOutput]] = []

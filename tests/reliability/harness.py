@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from carbonstream.backends import open_journal
 from carbonstream.bootstrap import prepare_data_dir
 from carbonstream.config import Config, load_config
-from storage.journal import Journal, JournalEntry
+from storage.journal import JournalEntry
 from storage.metadata import MetadataDB
 from storage.products import ENTITIES_AXIS, METERS_AXIS
 from storage.records import METER_READINGS, encode_meter_readings
@@ -45,17 +46,33 @@ enabled = false
 """
 
 
-def write_config(directory: Path) -> Path:
+_DEPLOYMENT = "deployment.toml"
+
+
+def write_config(directory: Path, deployment: str | None = None) -> Path:
+    """The test configuration in `directory`, plus `deployment` (TOML: the journal backend, a
+    cluster, ...), which is kept beside it so that `clone` carries it to the copy."""
+    if deployment is not None:
+        (directory / _DEPLOYMENT).write_text(deployment)
+    extra = directory / _DEPLOYMENT
     path = directory / "carbonstream.toml"
-    path.write_text(CONFIG.replace("{data_dir}", str(directory / "data")))
+    text = CONFIG + (extra.read_text() if extra.exists() else "")
+    path.write_text(text.replace("{data_dir}", str(directory / "data")))
     return path
 
 
-def fixed_input(directory: Path, meters: int = 24, minutes: int = 150, seed: int = 3) -> Config:
+def fixed_input(
+    directory: Path,
+    meters: int = 24,
+    minutes: int = 150,
+    seed: int = 3,
+    deployment: str | None = None,
+) -> Config:
     """A data directory whose journal holds a fixed simulated input, not yet processed: meters
     in an entity tree reading every 30 s, one record per partition every 5 minutes, and a few
-    bad rows that must end as dead letters."""
-    config = load_config(write_config(directory), environ={})
+    bad rows that must end as dead letters. `deployment`: extra configuration (see
+    `write_config`), e.g. a Kafka journal or a cluster."""
+    config = load_config(write_config(directory, deployment), environ={})
     prepare_data_dir(config)
     db = MetadataDB(config.storage.layout.metadata_db)
     db.register_streams(
@@ -78,7 +95,7 @@ def fixed_input(directory: Path, meters: int = 24, minutes: int = 150, seed: int
     registers = 1_000 * np.arange(1, meters + 1)[:, None] + np.cumsum(
         rng.uniform(0, 0.5, (meters, t.size)), axis=1
     )
-    journal = Journal(config.storage.layout.journal_dir, config.journal.partitions)
+    journal = open_journal(config)
     part = np.array([journal.partition_for(m) for m in ids])
     for w0 in range(0, t.size, 10):  # 10 readings = 5 minutes per record
         for p in range(config.journal.partitions):
@@ -103,6 +120,8 @@ def fixed_input(directory: Path, meters: int = 24, minutes: int = 150, seed: int
 def clone(config_dir: Path, to: Path) -> Path:
     """A copy of a data directory (and its configuration, pointed at the copy)."""
     shutil.copytree(config_dir / "data", to / "data")
+    if (config_dir / _DEPLOYMENT).exists():
+        shutil.copy(config_dir / _DEPLOYMENT, to / _DEPLOYMENT)
     write_config(to)
     return to
 
@@ -110,35 +129,53 @@ def clone(config_dir: Path, to: Path) -> Path:
 def run_flow(
     directory: Path, crash_at: str | None = None, kill_after_s: float | None = None
 ) -> int:
-    """Runs `carbonstream flow --stop-at-end`; returns its exit status (-9 when killed)."""
+    """Runs `carbonstream flow --stop-at-end` (every process of the cluster when one is
+    configured); returns its exit status, -9 when killed.
+
+    In a cluster, a process that dies takes its peers down (they cannot go on without it); a
+    peer still alive a few seconds later is killed as well, as `carbonstream run --cluster`
+    restarts the whole group."""
+    config = load_config(directory / "carbonstream.toml", environ={})
+    cluster = config.flow.cluster
+    ids: list[int | None] = list(range(cluster.processes)) if cluster else [None]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARBONSTREAM_")}
     if crash_at:
         env["CARBONSTREAM_CRASH_AT"] = crash_at
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "carbonstream",
-            "flow",
-            "--stop-at-end",
-            "--config",
-            str(directory / "carbonstream.toml"),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(directory / "flow.log").open("ab"),
-    )
+    procs = []
+    for pid in ids:
+        cmd = [sys.executable, "-m", "carbonstream", "flow", "--stop-at-end"]
+        cmd += ["--config", str(directory / "carbonstream.toml")]
+        if pid is not None:
+            cmd += ["--process-id", str(pid)]
+        procs.append(
+            subprocess.Popen(
+                cmd,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=(directory / "flow.log").open("ab"),
+            )
+        )
     try:
-        if kill_after_s is not None:
-            try:
-                return proc.wait(timeout=kill_after_s)
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-        return proc.wait(timeout=240)
+        deadline = time.monotonic() + (kill_after_s if kill_after_s is not None else 240)
+        while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+            if any(p.returncode not in (None, 0) for p in procs):
+                break  # one died: give its peers a moment to notice, then kill them
+            time.sleep(0.05)
+        if any(p.poll() is None for p in procs):
+            grace = 5.0 if any(p.returncode not in (None, 0) for p in procs) else 0.0
+            end = time.monotonic() + grace
+            while time.monotonic() < end and any(p.poll() is None for p in procs):
+                time.sleep(0.05)
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGKILL)
+        codes = [p.wait(timeout=60) for p in procs]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return -9 if -9 in codes else next((c for c in codes if c != 0), 0)
 
 
 def store_contents(directory: Path) -> dict[str, Any]:

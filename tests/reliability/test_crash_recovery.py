@@ -2,6 +2,10 @@
 (between two chunk writes, inside a snapshot, between roll-up products, anywhere) and restarted
 ends with the same store, cell for cell, and the same dead letters as an uninterrupted run.
 
+The same test runs on each deployment: the local journal in one process (the default), a Kafka
+journal (a real broker on loopback; skipped only where Java is absent) and a 2-process Bytewax
+cluster, where a kill takes one process down and its peer with it.
+
 The random kill times come from a seed printed on failure; CARBONSTREAM_TEST_SEED repeats one.
 """
 
@@ -9,10 +13,12 @@ from __future__ import annotations
 
 import os
 import random
+import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
 from tests.reliability.harness import clone, fixed_input, run_flow, store_contents
 
 KILLED = -9
@@ -23,13 +29,30 @@ def seed() -> int:
     return int(os.environ.get("CARBONSTREAM_TEST_SEED", random.randrange(1_000_000)))
 
 
+def deployment_toml(request: pytest.FixtureRequest, kind: str) -> str:
+    """Configuration of a deployment kind: '' (local journal, one process), a Kafka journal on
+    the session's broker (a topic of its own), or a cluster of processes on loopback ports."""
+    if kind == "local":
+        return ""
+    if kind == "kafka":
+        broker: str = request.getfixturevalue("kafka_broker")
+        topic = f"crash-{uuid.uuid4().hex[:8]}"
+        return f'[journal.kafka]\nbootstrap_servers = "{broker}"\ntopic = "{topic}"\n'
+    if kind.startswith("cluster"):
+        n = int(kind.removeprefix("cluster"))
+        addresses = ", ".join(f'"127.0.0.1:{free_port()}"' for _ in range(n))
+        return f"[flow.cluster]\naddresses = [{addresses}]\n"
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize("deployment", ["local", "kafka", "cluster2"])
 def test_flow_killed_repeatedly_converges_to_the_uninterrupted_store(
-    tmp_path: Path, seed: int
+    tmp_path: Path, seed: int, deployment: str, request: pytest.FixtureRequest
 ) -> None:
     rng = random.Random(seed)
     crashed = tmp_path / "crashed"
     crashed.mkdir()
-    fixed_input(crashed)
+    fixed_input(crashed, deployment=deployment_toml(request, deployment))
     reference = clone(crashed, tmp_path / "reference")
 
     assert run_flow(reference) == 0, (reference / "flow.log").read_text()[-3000:]
@@ -53,6 +76,11 @@ def test_flow_killed_repeatedly_converges_to_the_uninterrupted_store(
     print(f"seed {seed}: kill outcomes {outcomes}")
     finished = run_flow(crashed)
     assert finished == 0, (crashed / "flow.log").read_text()[-3000:]
+
+    if deployment == "kafka":
+        assert not list((crashed / "data" / "journal").glob("*.sqlite")), "read from Kafka"
+    if deployment.startswith("cluster"):
+        assert "process 1 of 2" in (crashed / "flow.log").read_text(), "ran as a cluster"
 
     got = store_contents(crashed)
     assert got.keys() == expected.keys(), f"seed {seed}"
