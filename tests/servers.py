@@ -206,7 +206,7 @@ def kafka_broker() -> Iterator[str]:
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     storage_tool = [java, "-cp", cp, log4j, "kafka.tools.StorageTool"]
     subprocess.run(
-        [*storage_tool, "format", "-t", cluster_id, "-c", str(props)],
+        [*storage_tool, "format", f"--cluster-id={cluster_id}", "-c", str(props)],
         check=True,
         capture_output=True,
     )
