@@ -18,6 +18,7 @@ from carbonstream.bootstrap import prepare_data_dir
 from carbonstream.config import Config, load_config
 from storage.journal import JournalEntry
 from storage.metadata import MetadataDB
+from storage.object_store import ObjectStoreLocation
 from storage.products import ENTITIES_AXIS, METERS_AXIS
 from storage.records import METER_READINGS, encode_meter_readings
 
@@ -27,7 +28,7 @@ START = 1_772_323_200 * S  # 2026-03-01T00:00Z
 CONFIG = """
 [storage]
 data_dir = "{data_dir}"
-[journal]
+{storage_keys}[journal]
 partitions = 3
 read_batch = 2
 [recovery]
@@ -56,9 +57,21 @@ def write_config(directory: Path, deployment: str | None = None) -> Path:
         (directory / _DEPLOYMENT).write_text(deployment)
     extra = directory / _DEPLOYMENT
     path = directory / "carbonstream.toml"
-    text = CONFIG + (extra.read_text() if extra.exists() else "")
+    storage_keys, rest = _split_storage_keys(extra.read_text() if extra.exists() else "")
+    text = CONFIG.replace("{storage_keys}", storage_keys) + rest
     path.write_text(text.replace("{data_dir}", str(directory / "data")))
     return path
+
+
+def _split_storage_keys(deployment: str) -> tuple[str, str]:
+    """(keys of the deployment's `[storage]` table, the rest): those keys join the table CONFIG
+    opens (a TOML table is defined once); sub-tables (`[storage.object_store]`) stay apart."""
+    lines = deployment.splitlines(keepends=True)
+    if "[storage]\n" not in lines:
+        return "", deployment
+    start = lines.index("[storage]\n")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines))
+    return "".join(lines[start + 1 : end]), "".join(lines[:start] + lines[end:])
 
 
 def fixed_input(
@@ -183,13 +196,25 @@ def store_contents(directory: Path) -> dict[str, Any]:
 
     Comparing bytes is stronger than comparing values, and cheap: the arrays span every period
     since the grid origin, but only written chunks exist. Temporary files a kill left behind
-    (`*.partial`, never renamed into place) are not part of the store and are left out."""
+    (`*.partial`, never renamed into place) are not part of the store and are left out. The
+    store and the database are those of the directory's configuration (a bucket and PostgreSQL
+    when it says so)."""
+    layout = load_config(directory / "carbonstream.toml", environ={}).storage.layout
     out: dict[str, Any] = {}
-    store = directory / "data" / "products.zarr"
-    for path in sorted(store.rglob("*")):
-        if path.is_file() and not path.name.endswith(".partial"):
-            out[str(path.relative_to(store))] = path.read_bytes()
-    db = MetadataDB(directory / "data" / "metadata.sqlite")
+    store = layout.zarr_store
+    if isinstance(store, ObjectStoreLocation):
+        import obstore
+
+        s3 = store.obstore()
+        for batch in obstore.list(s3):
+            for meta in batch:
+                out[meta["path"]] = bytes(obstore.get(s3, meta["path"]).bytes())
+        out = dict(sorted(out.items()))
+    else:
+        for path in sorted(store.rglob("*")):
+            if path.is_file() and not path.name.endswith(".partial"):
+                out[str(path.relative_to(store))] = path.read_bytes()
+    db = MetadataDB(layout.metadata_db)
     out["dead_letters"] = sorted((d["id"], d["reason"]) for d in db.dead_letters(limit=10_000))
     db.close()
     return out
