@@ -11,7 +11,7 @@ DEPS   := $(VENV)/.deps-installed
 BUILT  := $(VENV)/.core-built
 RUST_SOURCES := $(shell find core-rs/src -name '*.rs') core-rs/Cargo.toml Cargo.toml Cargo.lock
 
-.PHONY: help install run test test-rust test-python lint fmt bench lock clean
+.PHONY: help install run test test-rust test-python test-servers lint fmt bench lock clean
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,8 +35,17 @@ test: install lint test-rust test-python ## everything CI checks
 test-rust: ## Rust tests (no Python interpreter linked: the bindings are behind a feature)
 	cargo test --workspace --quiet
 
-test-python: install ## pytest: unit, property and end-to-end tests
+test-python: install test-servers ## pytest: unit, property and end-to-end tests
 	$(BIN)/pytest -q
+
+# The scale-out tests start real servers on loopback (tests/servers.py): PostgreSQL from Debian's
+# package, a Kafka broker from Maven Central (Java 17 runs it; without Java those tests skip).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+test-servers: ## PostgreSQL server binaries (apt) and the Kafka broker's jars (Maven), if missing
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql)
+	@if command -v java >/dev/null && command -v mvn >/dev/null; then \
+	  $(BIN)/python -c "from tests.servers import kafka_jars; kafka_jars()"; fi
 
 lint: install ## ruff, mypy, clippy, rustfmt
 	$(BIN)/ruff check .
