@@ -36,6 +36,29 @@ POM = Path(__file__).with_name("kafka-broker.pom.xml")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "carbonstream-test"
 
 
+def cluster_addresses(n: int) -> list[str]:
+    """n loopback addresses for the processes of a Bytewax cluster.
+
+    Unlike `free_port`, the ports are drawn below the kernel's ephemeral range: a cluster's
+    addresses are chosen before its processes bind them (and reused across restarts), and in
+    the ephemeral range the kernel may meanwhile hand the port to someone's outgoing
+    connection or `bind(0)`, which makes a cluster process fail to listen."""
+    import random
+
+    lo, _ = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    out: list[str] = []
+    while len(out) < n:
+        port = random.randrange(max(1024, lo - 12_000), lo)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if f"127.0.0.1:{port}" not in out:
+            out.append(f"127.0.0.1:{port}")
+    return out
+
+
 def _wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes], what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

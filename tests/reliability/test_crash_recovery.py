@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
 from tests.reliability.harness import clone, fixed_input, run_flow, store_contents
+from tests.servers import cluster_addresses
 
 KILLED = -9
 
@@ -40,7 +40,7 @@ def deployment_toml(request: pytest.FixtureRequest, kind: str) -> str:
         return f'[journal.kafka]\nbootstrap_servers = "{broker}"\ntopic = "{topic}"\n'
     if kind.startswith("cluster"):
         n = int(kind.removeprefix("cluster"))
-        addresses = ", ".join(f'"127.0.0.1:{free_port()}"' for _ in range(n))
+        addresses = ", ".join(f'"{a}"' for a in cluster_addresses(n))
         return f"[flow.cluster]\naddresses = [{addresses}]\n"
     raise ValueError(kind)
 

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
 from tests.reliability.harness import clone, fixed_input, run_flow, store_contents, write_config
-from tests.servers import new_bucket, new_database
+from tests.servers import cluster_addresses, new_bucket, new_database
 
 
 def _cluster(n: int) -> str:
-    addresses = ", ".join(f'"127.0.0.1:{free_port()}"' for _ in range(n))
+    addresses = ", ".join(f'"{a}"' for a in cluster_addresses(n))
     return f"[flow.cluster]\naddresses = [{addresses}]\n"
 
 
