@@ -224,6 +224,7 @@ class KafkaJournal:
         )
         self._dedupe = _DedupeIndex(dedupe_db, self.topic)
         self._probe: Consumer | None = None
+        self._groups: dict[str, Consumer] = {}
         self._probe_lock = threading.Lock()
 
     @property
@@ -388,6 +389,7 @@ class KafkaJournal:
                     "group.id": f"{self.topic}.probe",
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
+                    "fetch.wait.max.ms": 10,
                 }
             )
         return self._probe
@@ -403,50 +405,69 @@ class KafkaJournal:
         return self._watermarks(partition)[1]
 
     def _committed(self, consumer: str) -> list[TopicPartition]:
-        c = Consumer(
-            {
-                **_client_config(self.settings),
-                "group.id": f"{self.topic}.{consumer}",
-                "enable.auto.commit": False,
-            }
-        )
-        try:
+        """The consumer group's committed positions, one per partition (offset < 0: none)."""
+        with self._probe_lock:
+            c = self._groups.get(consumer)
+            if c is None:
+                c = Consumer(
+                    {
+                        **_client_config(self.settings),
+                        "group.id": f"{self.topic}.{consumer}",
+                        "enable.auto.commit": False,
+                    }
+                )
+                self._groups[consumer] = c
             return list(
                 c.committed(
                     [TopicPartition(self.topic, p) for p in range(self._partitions)],
                     timeout=self.settings.ack_timeout_s,
                 )
             )
-        finally:
-            c.close()
 
-    def _fetch_one(self, partition: int, kafka_offset: int) -> Message | None:
+    def _first_records(self, wanted: dict[int, int]) -> dict[int, JournalRecord]:
+        """The record at Kafka offset `wanted[p]` of each partition p, fetched together (one
+        round trip, not one per partition); partitions whose record does not come in time are
+        left out."""
+        if not wanted:
+            return {}
+        got: dict[int, JournalRecord] = {}
         with self._probe_lock:
             probe = self._probe_consumer()
-            probe.assign([TopicPartition(self.topic, partition, kafka_offset)])
+            probe.assign([TopicPartition(self.topic, p, off) for p, off in wanted.items()])
             deadline = time.monotonic() + 2.0
-            while time.monotonic() < deadline:
-                msgs = probe.consume(1, 0.2)
-                for m in msgs:
-                    if m.error() is None:
-                        return m
-            return None
+            while len(got) < len(wanted) and time.monotonic() < deadline:
+                for m in probe.consume(4 * len(wanted), 0.05):
+                    p = m.partition()
+                    if m.error() is not None or p is None or p not in wanted or p in got:
+                        continue
+                    if _offset(m) >= wanted[p]:
+                        got[p] = _record(p, m)
+            probe.unassign()
+        return got
 
     def status(self) -> list[PartitionStatus]:
         """Head, consumed offset and age of the oldest unconsumed record, per partition."""
         committed = [self._committed(c) for c in self._consumers]
-        out = []
+        marks = [self._watermarks(p) for p in range(self._partitions)]
+        nexts = []
         for p in range(self._partitions):
-            low, high = self._watermarks(p)
-            nexts = [int(tps[p].offset) + 1 if tps[p].offset >= 0 else 1 for tps in committed]
-            next_offset = min(nexts) if nexts else 1
-            oldest = None
-            if high >= max(next_offset, low + 1):
-                msg = self._fetch_one(p, max(next_offset - 1, low))
-                if msg is not None:
-                    oldest = _record(p, msg).ingest_ns
-            out.append(PartitionStatus(p, high, next_offset - 1, oldest))
-        return out
+            ns = [int(tps[p].offset) + 1 if tps[p].offset >= 0 else 1 for tps in committed]
+            nexts.append(min(ns) if ns else 1)
+        lagging = {
+            p: max(nexts[p] - 1, marks[p][0])
+            for p in range(self._partitions)
+            if marks[p][1] >= max(nexts[p], marks[p][0] + 1)
+        }
+        oldest = self._first_records(lagging)
+        return [
+            PartitionStatus(
+                p,
+                marks[p][1],
+                nexts[p] - 1,
+                oldest[p].ingest_ns if p in oldest else None,
+            )
+            for p in range(self._partitions)
+        ]
 
     def _find_key(self, partition: int, key: bytes, since_ns: int) -> int | None:
         """The journal offset of the record carrying dedupe key `key` appended at or after
@@ -523,6 +544,9 @@ class KafkaJournal:
             if self._probe is not None:
                 self._probe.close()
                 self._probe = None
+            for c in self._groups.values():
+                c.close()
+            self._groups.clear()
         self._dedupe.close()
 
 

@@ -7,7 +7,7 @@ PostgreSQL metadata database is a single URL (`storage.metadata_url`) and the By
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -43,15 +43,26 @@ class KafkaJournalSettings(_Section):
         'CARBONSTREAM_JOURNAL__KAFKA__CLIENT=\'{"sasl.password" = "..."}\'.',
     )
     ack_timeout_s: float = Field(
-        30.0, gt=0, le=600, description="Longest wait for the broker to acknowledge an append."
+        30.0, gt=0, le=600, description="Longest wait for the brokers to acknowledge an append."
     )
     dedupe_claim_timeout_s: float = Field(
-        30.0,
+        40.0,
         gt=0,
         le=3600,
         description="A re-sent batch finds its first copy still being appended by another "
-        "process: wait this long before taking over (the first appender may have died).",
+        "process: wait this long before taking over (the first appender may have died). Must "
+        "exceed ack_timeout_s: by then the first appender has either stored the batch (and the "
+        "one taking over finds it) or given up.",
     )
+
+    @model_validator(mode="after")
+    def _claims_outlive_appends(self) -> KafkaJournalSettings:
+        if self.dedupe_claim_timeout_s <= self.ack_timeout_s:
+            raise ValueError(
+                "journal.kafka.dedupe_claim_timeout_s must exceed ack_timeout_s (a claim may "
+                "only be taken over once its appender can no longer be appending)"
+            )
+        return self
 
     @field_validator("bootstrap_servers")
     @classmethod

@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from carbonstream.backends import open_journal
 from carbonstream.bootstrap import prepare_data_dir
@@ -21,6 +23,7 @@ from storage.metadata import MetadataDB
 from storage.object_store import ObjectStoreLocation
 from storage.products import ENTITIES_AXIS, METERS_AXIS
 from storage.records import METER_READINGS, encode_meter_readings
+from tests.servers import cluster_addresses
 
 S = 10**9
 START = 1_772_323_200 * S  # 2026-03-01T00:00Z
@@ -224,3 +227,24 @@ def wait_gone(path: Path, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while path.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def deployment_toml(request: pytest.FixtureRequest, kind: str) -> str:
+    """Configuration of a deployment kind: '' (local journal, one process), a Kafka journal on
+    the session's broker (a topic of its own), or a cluster of processes on loopback ports."""
+    if kind == "local":
+        return ""
+    if kind == "kafka":
+        broker: str = request.getfixturevalue("kafka_broker")
+        topic = f"crash-{uuid.uuid4().hex[:8]}"
+        # Short time-outs: a re-send whose first copy's appender was killed mid-append waits
+        # for the claim to go stale (> the ack time-out) before taking it over.
+        return (
+            f'[journal.kafka]\nbootstrap_servers = "{broker}"\ntopic = "{topic}"\n'
+            "ack_timeout_s = 5\ndedupe_claim_timeout_s = 6\n"
+        )
+    if kind.startswith("cluster"):
+        n = int(kind.removeprefix("cluster"))
+        addresses = ", ".join(f'"{a}"' for a in cluster_addresses(n))
+        return f"[flow.cluster]\naddresses = [{addresses}]\n"
+    raise ValueError(kind)

@@ -27,7 +27,14 @@ from carbonstream.config import load_config
 from storage.metadata import MetadataDB
 from storage.products import METERS_AXIS
 from tests.conftest import free_port
-from tests.reliability.harness import START, S, run_flow, store_contents, write_config
+from tests.reliability.harness import (
+    START,
+    S,
+    deployment_toml,
+    run_flow,
+    store_contents,
+    write_config,
+)
 
 METERS = [f"m{i:03d}" for i in range(12)]
 
@@ -48,9 +55,9 @@ def batches(seed: int) -> list[bytes]:
     return out
 
 
-def data_dir(path: Path) -> Path:
+def data_dir(path: Path, deployment: str = "") -> Path:
     path.mkdir()
-    config = load_config(write_config(path), environ={})
+    config = load_config(write_config(path, deployment), environ={})
     prepare_data_dir(config)
     db = MetadataDB(config.storage.layout.metadata_db)
     db.register_streams(METERS_AXIS, {m: {} for m in METERS})
@@ -125,14 +132,16 @@ def push_all(
     return deaths
 
 
+@pytest.mark.parametrize("journal", ["local", "kafka"])
 @pytest.mark.parametrize("seed", [random.randrange(1_000_000)])
 def test_acknowledged_data_survives_and_resent_data_is_not_doubled(
-    tmp_path: Path, seed: int
+    tmp_path: Path, seed: int, journal: str, request: pytest.FixtureRequest
 ) -> None:
+    """On the local journal and on Kafka (each directory with a topic of its own)."""
     bodies = batches(seed)
-    reference = data_dir(tmp_path / "reference")
+    reference = data_dir(tmp_path / "reference", deployment_toml(request, journal))
     assert push_all(reference, bodies, [], random.Random(0)) == 0 or True
-    crashed = data_dir(tmp_path / "crashed")
+    crashed = data_dir(tmp_path / "crashed", deployment_toml(request, journal))
     rng = random.Random(seed)
     crashes = [f"push.after_append:{rng.randint(1, 20)}" for _ in range(3)]
     deaths = push_all(crashed, bodies, crashes, rng)

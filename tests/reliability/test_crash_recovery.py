@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import os
 import random
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import clone, fixed_input, run_flow, store_contents
-from tests.servers import cluster_addresses
+from tests.reliability.harness import (
+    clone,
+    deployment_toml,
+    fixed_input,
+    run_flow,
+    store_contents,
+)
 
 KILLED = -9
 
@@ -27,22 +31,6 @@ KILLED = -9
 @pytest.fixture
 def seed() -> int:
     return int(os.environ.get("CARBONSTREAM_TEST_SEED", random.randrange(1_000_000)))
-
-
-def deployment_toml(request: pytest.FixtureRequest, kind: str) -> str:
-    """Configuration of a deployment kind: '' (local journal, one process), a Kafka journal on
-    the session's broker (a topic of its own), or a cluster of processes on loopback ports."""
-    if kind == "local":
-        return ""
-    if kind == "kafka":
-        broker: str = request.getfixturevalue("kafka_broker")
-        topic = f"crash-{uuid.uuid4().hex[:8]}"
-        return f'[journal.kafka]\nbootstrap_servers = "{broker}"\ntopic = "{topic}"\n'
-    if kind.startswith("cluster"):
-        n = int(kind.removeprefix("cluster"))
-        addresses = ", ".join(f'"{a}"' for a in cluster_addresses(n))
-        return f"[flow.cluster]\naddresses = [{addresses}]\n"
-    raise ValueError(kind)
 
 
 @pytest.mark.parametrize("deployment", ["local", "kafka", "cluster2"])

@@ -133,7 +133,7 @@ def test_concurrent_resends_from_several_processes_append_once(
 def test_a_claimant_that_died_after_producing_is_adopted_not_doubled(
     tmp_path: Path, kafka_broker: str
 ) -> None:
-    s = kafka_settings(kafka_broker, dedupe_claim_timeout_s=0.5)
+    s = kafka_settings(kafka_broker, ack_timeout_s=2.0, dedupe_claim_timeout_s=2.5)
     j = KafkaJournal(s, PARTITIONS, "os", tmp_path / "m.sqlite")
     e = JournalEntry("s", "k", b"batch", dedupe_key=b"key-9")
     # What a process killed between its produce and its record leaves behind:
