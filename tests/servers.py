@@ -138,10 +138,27 @@ def postgres_server() -> Iterator[str]:
     )
     try:
         _wait_port(port, 30, proc, "postgres")
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        _wait_accepting(url, proc)
+        yield url
     finally:
         _stop(proc)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_accepting(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Listening is not enough: connections are refused while the server starts up."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(url, connect_timeout=5).close()
+            return
+        except psycopg.OperationalError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def new_database(server_url: str) -> str:
