@@ -55,12 +55,20 @@ def test_flow_killed_repeatedly_converges_to_the_uninterrupted_store(
         ("rollup.between_products", 1),
         ("zarr.flush.chunk", rng.randint(1, 3)),
     ]
+    random_kills = 2
+    if deployment != "local":
+        # What a deployment changes is where offsets and chunks live and who writes them: a kill
+        # inside a source snapshot and one between chunk writes (plus one anywhere) exercise
+        # that; the roll-up point is the same code in every deployment and stays with "local".
+        # Fewer runs keep the scale-out tests within the suite's time budget.
+        kills, random_kills = kills[:2], 1
     outcomes = []
     for point, n in kills:
         outcomes.append(run_flow(crashed, crash_at=f"{point}:{n}"))
-    for _ in range(2):
+    for _ in range(random_kills):
         outcomes.append(run_flow(crashed, kill_after_s=rng.uniform(1.5, 3.0)))
-    assert outcomes.count(KILLED) >= 3, f"too few kills landed (seed {seed}): {outcomes}"
+    need = 3 if deployment == "local" else 2
+    assert outcomes.count(KILLED) >= need, f"too few kills landed (seed {seed}): {outcomes}"
     print(f"seed {seed}: kill outcomes {outcomes}")
     finished = run_flow(crashed)
     assert finished == 0, (crashed / "flow.log").read_text()[-3000:]
