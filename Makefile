@@ -41,10 +41,12 @@ test-python: install test-servers ## pytest: unit, property and end-to-end tests
 # The scale-out tests start real servers on loopback (tests/servers.py): PostgreSQL from Debian's
 # package, a Kafka broker from Maven Central (Java 17 runs it; without Java those tests skip).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-test-servers: ## PostgreSQL server binaries (apt) and the Kafka broker's jars (Maven), if missing
+test-servers: ## PostgreSQL server binaries and Maven (apt), the Kafka broker's jars (Maven), if missing
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql)
-	@if command -v java >/dev/null && command -v mvn >/dev/null; then \
+	@if command -v java >/dev/null; then \
+	  command -v mvn >/dev/null || \
+	    ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends maven); \
 	  $(BIN)/python -c "from tests.servers import kafka_jars; kafka_jars()"; fi
 
 lint: install ## ruff, mypy, clippy, rustfmt
