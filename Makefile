@@ -11,7 +11,7 @@ DEPS   := $(VENV)/.deps-installed
 BUILT  := $(VENV)/.core-built
 RUST_SOURCES := $(shell find core-rs/src -name '*.rs') core-rs/Cargo.toml Cargo.toml Cargo.lock
 
-.PHONY: help install run test test-rust test-python test-servers lint fmt bench lock clean
+.PHONY: help install browser run test test-rust test-python test-servers lint fmt bench lock clean
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -27,6 +27,16 @@ $(BUILT): $(DEPS) $(RUST_SOURCES) pyproject.toml
 
 install: $(BUILT) ## virtual environment + pinned dependencies + release build of the Rust core
 
+# The dashboard test drives Debian's chromium (Playwright cannot download a browser here).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+browser: $(CHROMIUM) ## Debian's chromium for the dashboard test (apt-get, only when missing)
+
 run: install ## start carbonstream (ingest, flow, API on http://127.0.0.1:8000) with the default config
 	$(BIN)/carbonstream run
 
@@ -35,12 +45,11 @@ test: install lint test-rust test-python ## everything CI checks
 test-rust: ## Rust tests (no Python interpreter linked: the bindings are behind a feature)
 	cargo test --workspace --quiet
 
-test-python: install test-servers ## pytest: unit, property and end-to-end tests
+test-python: install browser test-servers ## pytest: unit, property and end-to-end tests
 	$(BIN)/pytest -q
 
 # The scale-out tests start real servers on loopback (tests/servers.py): PostgreSQL from Debian's
 # package, a Kafka broker from Maven Central (Java 17 runs it; without Java those tests skip).
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 test-servers: ## PostgreSQL server binaries and Maven (apt), the Kafka broker's jars (Maven), if missing
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql)

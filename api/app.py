@@ -6,9 +6,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors
-from api.routers import cems, ec, entities, factors, ingest, meters, service
+from api import dashboard, errors
+from api.alert_hub import AlertHub
+from api.limits import BodyLimit
+from api.routers import (
+    alerts,
+    cems,
+    ec,
+    entities,
+    factors,
+    ingest,
+    meters,
+    service,
+    sites,
+    streams,
+    subscriptions,
+)
 from api.state import ApiState
 from carbonstream import __version__
 from carbonstream.config import Config
@@ -19,9 +34,13 @@ def create_app(config: Config) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = ApiState.open(config)
         app.state.carbonstream = state
+        hub = AlertHub(state.alerts)
+        app.state.alert_hub = hub
+        await hub.start()
         try:
             yield
         finally:
+            await hub.stop()
             state.close()
 
     app = FastAPI(
@@ -31,11 +50,24 @@ def create_app(config: Config) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=config.api.max_body_bytes)
+    if config.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.api.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+        )
     app.include_router(service.router)
+    app.include_router(streams.router)
+    app.include_router(sites.router)
     app.include_router(meters.router)
     app.include_router(entities.router)
     app.include_router(factors.router)
+    app.include_router(alerts.router)
+    app.include_router(subscriptions.router)
     app.include_router(ingest.router)
     app.include_router(ec.router)
     app.include_router(cems.router)
+    dashboard.install(app)
     return app

@@ -10,12 +10,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.latest import LatestCache
 from carbonstream.backends import open_journal
 from carbonstream.config import Config
 from carbonstream.products import cems_specs, ec_flux_specs, entity_specs, meters_interval_spec
+from storage.alerts import AlertStore
 from storage.journal_backend import JournalBackend
 from storage.layout import DataLayout
 from storage.metadata import MetadataDB
+from storage.tokens import TokenInfo, TokenStore
 from storage.zarr_store import ProductReader, ProductStore
 
 
@@ -29,8 +32,12 @@ class ApiState:
     entity_readers: dict[str, ProductReader]
     ec_fluxes: dict[float, ProductReader]
     """averaging period (s) -> reader of its ec/flux_<N>min product."""
+    tokens: TokenStore
+    alerts: AlertStore
     cems_readers: dict[str, ProductReader] = field(default_factory=dict)
+    token_cache: dict[str, tuple[TokenInfo | None, float]] = field(default_factory=dict)
     started_ns: int = field(default_factory=time.time_ns)
+    latest: LatestCache = field(init=False)
     _meter_ids: set[str] = field(default_factory=set)
     pid: int = field(default_factory=os.getpid)
 
@@ -43,6 +50,8 @@ class ApiState:
             config=config,
             layout=layout,
             db=MetadataDB(layout.metadata_db),
+            tokens=TokenStore(layout.metadata_db),
+            alerts=AlertStore(layout.metadata_db),
             journal=open_journal(config),
             meters=ProductReader(ProductStore(layout.zarr_store, spec, locks)),
             entity_readers={
@@ -59,6 +68,16 @@ class ApiState:
             },
         )
 
+    @property
+    def products(self) -> dict[str, ProductReader]:
+        """Every product this API serves, by name (e.g. 'cems/hour')."""
+        readers = [self.meters, *self.entity_readers.values(), *self.ec_fluxes.values()]
+        readers += self.cems_readers.values()
+        return {r.spec.name: r for r in readers}
+
+    def products_of(self, axis: str) -> list[str]:
+        return [name for name, r in self.products.items() if r.spec.axis == axis]
+
     def known_meters(self, wanted: Iterable[str]) -> set[str]:
         """Registered meter ids, from a cache refreshed whenever a wanted id is missing from it,
         so a meter registered a moment ago is never refused."""
@@ -67,14 +86,25 @@ class ApiState:
             self._meter_ids = self.db.stream_ids(self.meters.spec.axis)
         return self._meter_ids
 
+    def __post_init__(self) -> None:
+        self.latest = LatestCache(self.db)
+
     def close(self) -> None:
         self.db.close()
+        self.tokens.close()
+        self.alerts.close()
         self.journal.close()
 
 
-def get_state(request: Request) -> ApiState:
+def state_of(request: Request) -> ApiState:
     state: ApiState = request.app.state.carbonstream
     return state
+
+
+async def get_state(request: Request) -> ApiState:
+    """Async on purpose: FastAPI runs a plain function dependency in a worker thread, a cost
+    every request would pay for a dict lookup."""
+    return state_of(request)
 
 
 State = Annotated[ApiState, Depends(get_state)]

@@ -55,7 +55,8 @@ def bodies() -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(URL of an API process, an ingest token for it)."""
     cwd = tmp_path_factory.mktemp("push")
     config = cwd / "c.toml"
     config.write_text(
@@ -65,6 +66,26 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     port = free_port()
     env = {**os.environ, "POLARS_MAX_THREADS": "1", "CARBONSTREAM_API__PORT": str(port)}
+    token = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "carbonstream",
+            "tokens",
+            "create",
+            "--name",
+            "bench",
+            "--scopes",
+            "ingest",
+            "--config",
+            str(config),
+        ],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     proc = subprocess.Popen(
         [sys.executable, "-m", "carbonstream", "api", "--config", str(config)], env=env, cwd=cwd
     )
@@ -77,7 +98,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except httpx.TransportError:
             time.sleep(0.2)
     try:
-        yield url
+        yield url, token
     finally:
         proc.terminate()
         proc.wait(30)
@@ -86,9 +107,10 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.mark.parametrize("ctype", ["text/csv", "application/vnd.apache.arrow.stream"])
 @pytest.mark.benchmark(group="push-meters")
 def test_http_push(
-    benchmark: BenchmarkFixture, api: str, bodies: dict[str, bytes], ctype: str
+    benchmark: BenchmarkFixture, api: tuple[str, str], bodies: dict[str, bytes], ctype: str
 ) -> None:
-    with httpx.Client(base_url=api, timeout=60) as c:
+    url, token = api
+    with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as c:
 
         def post() -> int:
             r = c.post("/v1/ingest/meters", content=bodies[ctype], headers={"content-type": ctype})

@@ -42,6 +42,7 @@ class meters:  # the `meters` submodule
                 npt.NDArray[np.float64],
                 npt.NDArray[np.float32],
                 npt.NDArray[np.float64],
+                npt.NDArray[np.bool_],
             ],
             npt.NDArray[np.uint8],
         ]: ...

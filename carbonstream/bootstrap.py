@@ -14,6 +14,7 @@ from typing import Any
 from carbonstream.backends import open_journal
 from carbonstream.config import Config, EntitySettings, MeterStream
 from connectors.ec.settings import EcSiteSettings
+from storage.alerts import AlertStore
 from storage.factors import FactorTable
 from storage.metadata import MetadataDB
 from storage.products import EC_AXIS, ENTITIES_AXIS, METERS_AXIS
@@ -53,6 +54,11 @@ def prepare_data_dir(config: Config) -> None:
             db.register_streams(EC_AXIS, {s.id: ec_site_attrs(s) for s in sites})
     finally:
         db.close()
+    alerts = AlertStore(layout.metadata_db)
+    try:
+        alerts.sync_config_rules(config.alerts.rules)
+    finally:
+        alerts.close()
     factors = FactorTable(layout.metadata_db)
     try:
         factors.ensure_seeded()

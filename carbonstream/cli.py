@@ -27,6 +27,7 @@ CONFIG_ERROR_EXIT = 2
 
 FEATURE_COMMANDS: tuple[str, ...] = (
     "carbonstream.commands.meters",
+    "carbonstream.commands.tokens",
     "connectors.ec.commands",
     "connectors.hj212.cli",
 )

@@ -32,6 +32,7 @@ from pydantic import (
 from connectors.ec.settings import EcSettings
 from connectors.hj212.settings import CemsSettings, CemsSimulatorSettings
 from connectors.modbus.config import ModbusSettings
+from storage.alert_rules import AlertRule
 from storage.entities import EntityTreeError, check_hierarchy
 from storage.layout import DataLayout
 from storage.object_store import ObjectStoreLocation
@@ -196,6 +197,20 @@ class ApiSettings(Section):
     max_body_bytes: int = Field(
         64 << 20, ge=1024, description="Largest accepted request body (push ingest), bytes."
     )
+    anonymous_read: bool = Field(
+        True,
+        description="Allow queries and subscriptions without a token. Writes and ingest always "
+        "need one. Turn off when the API listens beyond localhost.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (CORS); none by default.",
+    )
+    webhook_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts webhook subscriptions may point at (globs, e.g. '*.example.org'); "
+        "empty: any. A webhook makes this server send requests: restrict it where that matters.",
+    )
     max_rows: int = Field(500_000, ge=1, description="Most readings accepted in one push request.")
 
 
@@ -313,6 +328,22 @@ class RollupSettings(Section):
         return sign * (hours * 3600 + minutes * 60) * 1_000_000_000
 
 
+class AlertsSettings(Section):
+    rules: list[AlertRule] = Field(
+        default_factory=list,
+        description="Alert rules ([[alerts.rules]] tables; more can be added through the API).",
+    )
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_rules(cls, rules: list[AlertRule]) -> list[AlertRule]:
+        ids = [r.id for r in rules]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"alert rule id {dup[0]!r} is declared twice")
+        return rules
+
+
 class MeterSimulatorSettings(Section):
     enabled: bool = Field(True, description="Run the simulated meter fleet in the ingest role.")
     count: int = Field(100, ge=0, le=1_000_000, description="Number of simulated meters.")
@@ -370,6 +401,9 @@ class Config(Section):
         default_factory=list, description="Declared entities ([[entities]] tables)."
     )
     rollups: RollupSettings = Field(default_factory=RollupSettings, description="Entity roll-ups.")
+    alerts: AlertsSettings = Field(
+        default_factory=AlertsSettings, description="Emission warnings and data-quality alerts."
+    )
     ec: EcSettings = Field(
         default_factory=EcSettings, description="Eddy-covariance sites, inputs and products."
     )
@@ -424,6 +458,10 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
             raise ConfigError([f"{path}: not UTF-8 text: {exc.reason}"]) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
+        except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+            raise ConfigError(
+                [f"{path}: invalid TOML: arrays or tables nested too deeply"]
+            ) from None
     overrides = _env_overrides(env)
     for keys, (_, value) in overrides.items():
         _set_path(data, keys, value)
@@ -447,7 +485,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[tuple[str, ...], tuple[str, A
 def _parse_env_value(raw: str) -> Any:
     try:
         return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return raw
 
 

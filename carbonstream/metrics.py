@@ -104,3 +104,13 @@ MODBUS_DEVICES = Gauge(
     ["state"],
     multiprocess_mode="livesum",
 )
+ALERT_TRANSITIONS = Counter(
+    "carbonstream_alert_transitions",
+    "Alert transitions recorded (firing, resolved), by rule.",
+    ["rule", "transition"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "carbonstream_webhook_deliveries",
+    "Webhook POSTs of alert events, by outcome (delivered, failed: retried later).",
+    ["outcome"],
+)

@@ -8,9 +8,11 @@ import signal
 
 from carbonstream.backends import open_journal
 from carbonstream.config import Config
+from connectors.delivery.webhooks import run_webhooks
 from connectors.hj212.connector import start_hj212
 from connectors.simulators.ec_towers import run_ec_simulator
 from connectors.simulators.meter_fleet_connector import run_meter_simulator
+from storage.alerts import AlertStore
 from storage.journal_backend import JournalBackend
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,11 @@ async def _main(config: Config) -> int:
         from connectors.ec.drop_folder import run_drop_folder
 
         tasks.append(asyncio.create_task(run_drop_folder(config, journal), name="ec-drop-folder"))
+    tasks.append(
+        asyncio.create_task(
+            run_webhooks(AlertStore(config.storage.layout.metadata_db)), name="webhooks"
+        )
+    )
     if config.connectors.modbus.enabled:
         from connectors.modbus.connector import run_modbus
 

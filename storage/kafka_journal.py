@@ -54,6 +54,13 @@ from storage.sqlite import Durability
 CONSUMERS = ("flow",)
 """Consumers whose progress gates trimming and is reported as lag (the dataflow's source)."""
 
+_LEADERLESS = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+}
+"""Answers of a partition whose leader is not elected yet (retried, not reported)."""
+
 _DEDUPE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal_dedupe (
     topic          TEXT    NOT NULL,
@@ -395,11 +402,20 @@ class KafkaJournal:
         return self._probe
 
     def _watermarks(self, partition: int) -> tuple[int, int]:
-        with self._probe_lock:
-            low, high = self._probe_consumer().get_watermark_offsets(
-                TopicPartition(self.topic, partition), timeout=self.settings.ack_timeout_s
-            )
-        return int(low), int(high)
+        """Retries while the partition has no leader yet: a topic just created (or a broker just
+        restarted) answers NOT_LEADER for a moment, which is not an error of the journal."""
+        deadline = time.monotonic() + self.settings.ack_timeout_s
+        while True:
+            try:
+                with self._probe_lock:
+                    low, high = self._probe_consumer().get_watermark_offsets(
+                        TopicPartition(self.topic, partition), timeout=self.settings.ack_timeout_s
+                    )
+                return int(low), int(high)
+            except KafkaException as exc:
+                if exc.args[0].code() not in _LEADERLESS or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def head(self, partition: int) -> int:
         return self._watermarks(partition)[1]

@@ -12,15 +12,18 @@ A new stream kind adds its `KindPipeline` to PIPELINES; nothing else here change
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
 from carbonstream.backends import journal_readers
 from carbonstream.config import Config
+from carbonstream.products import product_specs
 from storage.journal import JournalRecord
 from storage.metadata import DeadLetter
 from stream import cems, ec, meters
+from stream.alerts import AlertLogic, AlertRouter, AlertSink, RuleBook
 from stream.dead_letter_sink import DeadLetterSink
 from stream.items import CellBatch
 from stream.journal_source import JournalSource
@@ -74,9 +77,25 @@ def build_dataflow(config: Config, stop_at_end: bool = False) -> Dataflow:
         config.flow.sink_partitions,
         rolled_up,
     )
-    op.output("zarr", op.flat_map("route_by_chunk", cells, route), sink)
+    owned = op.filter("owned_cells", cells, lambda b: b.product in specs)
+    op.output("zarr", op.flat_map("route_by_chunk", owned, route), sink)
+    _add_alerts(cells, config)
     op.output("dead_letters", letters, DeadLetterSink(layout.metadata_db))
     return flow
+
+
+def _add_alerts(cells: Stream[CellBatch], config: Config) -> None:
+    """Alert rules evaluated on every product's cells (see stream/alerts.py)."""
+    path = config.storage.layout.metadata_db
+    all_specs = product_specs(config)
+    observations = op.flat_map("alert_observations", cells, AlertRouter(path, all_specs))
+    book = RuleBook(path)
+
+    def build(resume: dict[str, Any] | None) -> AlertLogic:
+        return AlertLogic(book, all_specs, resume)
+
+    events = op.stateful_batch("alert_state", observations, build)
+    op.output("alert_events", op.key_rm("alert_unkey", events), AlertSink(path))
 
 
 def _of_kind(kind: str) -> Callable[[JournalRecord], bool]:

@@ -16,6 +16,9 @@ class CellBatch:
     rows: npt.NDArray[np.int64]
     slots: npt.NDArray[np.int64]
     values: dict[str, npt.NDArray[np.generic]]
+    closed: npt.NDArray[np.bool_] | None = None
+    """Which cells hold a final value (None: all do). A still-open period's value depends on
+    how inputs were batched; alerts judge only final ones."""
 
     def __len__(self) -> int:
         return int(self.rows.size)
@@ -26,4 +29,5 @@ class CellBatch:
             self.rows[sel],
             self.slots[sel],
             {k: v[sel] for k, v in self.values.items()},
+            None if self.closed is None else self.closed[sel],
         )

@@ -146,7 +146,9 @@ class MeterIntegration(StatefulBatchLogic[JournalRecord, FlowOutput, State]):
         for g, rollover in enumerate(rollovers):
             sel = np.flatnonzero(group == g)
             key = _rollover_key(float(rollover))
-            (c_row, c_slot, cons, co2, cov, reading), status = self._integrator(key).integrate(
+            (c_row, c_slot, cons, co2, cov, reading, closed), status = self._integrator(
+                key
+            ).integrate(
                 rows[sel].astype(np.uint32),
                 np.ascontiguousarray(seq[sel]),
                 np.ascontiguousarray(ts[sel]),
@@ -175,6 +177,7 @@ class MeterIntegration(StatefulBatchLogic[JournalRecord, FlowOutput, State]):
                                 c_row.size, self._lookup.factor_version, np.int16
                             ),
                         },
+                        closed,
                     )
                 )
         return out

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +35,7 @@ from carbonstream.faults import crash_point
 from carbonstream.products import entity_specs, meters_interval_spec
 from storage.commodities import BY_NAME, COMMODITIES
 from storage.entities import EntityTree
-from storage.metadata import MetadataDB
+from storage.metadata import STATUS_ZARR, MetadataDB
 from storage.products import ProductSpec
 from storage.zarr_store import ProductReader, ProductStore, ProductWriter, registry_labels
 
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 NO_GROUP = np.uint32(0xFFFF_FFFF)
 SCOPES = (1, 2)
+STATUS_KEY = "rollup"
 VALUE_VARS = ("co2", "co2_scope1", "co2_scope2", *(c.name for c in COMMODITIES))
 
 Totals = dict[str, npt.NDArray[np.float64]]
@@ -54,6 +55,9 @@ class RollupStats:
     chunks: int
     entities: int
     seconds: float
+    closed_before_ns: int | None = None
+    """Every meter interval ending by then was flushed before the cycle began, hence rolled up:
+    entity periods ending by then are complete for the fleet (what entity alerts judge)."""
 
 
 def _nan_sum_rows(parts: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
@@ -89,14 +93,22 @@ class RollupMaterializer:
         self._readers = {
             name: ProductReader(store, refresh_s=0) for name, store in self._stores.items()
         }
+        published = self._db.status(STATUS_ZARR)
+        self._newest: dict[str, int] = {
+            name: int(published[(STATUS_ZARR, f"{name}#{STATUS_KEY}")][0]["max_slot"])
+            for name in specs
+            if (STATUS_ZARR, f"{name}#{STATUS_KEY}") in published
+        }
+        """Newest period with a value, per entity product: what `latest` readers look back from."""
 
     # -- the cycle -----------------------------------------------------------------------------
 
     def run_once(self) -> RollupStats:
         started = time.perf_counter()
+        closed_before = self._fleet_watermark()  # read before the dirty markers: see RollupStats
         dirty = self._db.dirty(self._meters.name)
         if not dirty:
-            return RollupStats(0, 0, time.perf_counter() - started)
+            return RollupStats(0, 0, time.perf_counter() - started, closed_before)
         tree = EntityTree.load(self._db)
         meter_info = self._meter_groups()
         by_chunk: dict[int, set[int]] = defaultdict(set)
@@ -120,14 +132,48 @@ class RollupMaterializer:
         self._rollup_months(tree, days)
         self._writers["entities/month"].flush()
         self._db.clear_dirty(self._meters.name, dirty)
-        return RollupStats(len(by_chunk), len(touched), time.perf_counter() - started)
+        self._publish(len(by_chunk))
+        return RollupStats(
+            len(by_chunk), len(touched), time.perf_counter() - started, closed_before
+        )
 
-    def run_forever(self, stop: threading.Event, interval_s: float) -> None:
+    def _fleet_watermark(self) -> int | None:
+        """Start of the newest meters/interval period any sink has flushed (that period may still
+        be open; the ones before it are closed for the fleet)."""
+        prefix = f"{self._meters.name}#"
+        slots = [
+            int(value["max_slot"])
+            for (_, key), (value, _) in self._db.status(STATUS_ZARR).items()
+            if key.startswith(prefix) and key != f"{prefix}{STATUS_KEY}"
+        ]
+        newest = max(slots, default=-1)
+        return self._meters.slot_start_ns(newest) if newest >= 0 else None
+
+    def _publish(self, chunks: int) -> None:
+        """The same status the Zarr sink publishes for the products it writes (last write time,
+        newest period), so health and `latest` treat every product alike."""
+        now = time.time_ns()
+        for name, newest in self._newest.items():
+            self._db.put_status(
+                STATUS_ZARR,
+                f"{name}#{STATUS_KEY}",
+                {"max_slot": newest, "flushed_ns": now, "chunks": chunks},
+            )
+
+    def run_forever(
+        self,
+        stop: threading.Event,
+        interval_s: float,
+        after_cycle: Callable[[RollupStats], object] | None = None,
+    ) -> None:
+        """Cycles until `stop`; `after_cycle` sees each cycle's stats (entity alerts)."""
         while not stop.wait(interval_s):
             try:
                 stats = self.run_once()
                 if stats.chunks:
                     log.debug("roll-up: %s", stats)
+                if after_cycle is not None:
+                    after_cycle(stats)
             except Exception:  # the flow must go on; the dirty markers stay for the next cycle
                 log.exception("roll-up cycle failed; retrying next cycle")
 
@@ -244,6 +290,12 @@ class RollupMaterializer:
             column = np.concatenate([totals[e][v.name] for e in eids])
             values[v.name] = column.astype(v.dtype)
         writer.stage(rows, slots, values)
+        present = np.zeros(len(rows), dtype=bool)
+        for name in VALUE_VARS:
+            present |= ~np.isnan(values[name].astype(np.float64))
+        if present.any():
+            newest = int(slots[present].max())
+            self._newest[product] = max(self._newest.get(product, -1), newest)
 
     # -- days and months -----------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,8 @@ from carbonstream.config import Config
 from storage.metadata import MetadataDB
 from stream.cluster import STATUS_CLUSTER, check_process_id, wait_for_peers
 from stream.dataflow import build_dataflow
-from stream.rollup import RollupMaterializer
+from stream.entity_alerts import EntityAlerts
+from stream.rollup import RollupMaterializer, RollupStats
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +55,12 @@ def run_flow(config: Config, stop_at_end: bool = False, process_id: int | None =
     stop = threading.Event()
     rolls_up = config.rollups.enabled and not process_id  # one writer: process 0 or the only one
     materializer = RollupMaterializer(config) if rolls_up else None
+    entity_alerts = EntityAlerts(config) if materializer is not None else None
     rollup_thread = None
-    if materializer is not None:
+    if materializer is not None and entity_alerts is not None:
         rollup_thread = threading.Thread(
             target=materializer.run_forever,
-            args=(stop, config.rollups.interval_s),
+            args=(stop, config.rollups.interval_s, _judging(entity_alerts)),
             name="rollup",
             daemon=True,
         )
@@ -76,8 +79,12 @@ def run_flow(config: Config, stop_at_end: bool = False, process_id: int | None =
         _finish_in_cluster(config, process_id or 0, started_ns)
     if stop_at_end and materializer is not None and rollup_thread is not None:
         rollup_thread.join()  # the one writer of the entity products finishes its cycle first
-        while materializer.run_once().chunks:
-            pass
+        while True:
+            stats = materializer.run_once()
+            if entity_alerts is not None:
+                entity_alerts.evaluate(stats.closed_before_ns)
+            if not stats.chunks:
+                break
     return 0
 
 
@@ -99,3 +106,7 @@ def _finish_in_cluster(config: Config, process_id: int, started_ns: int) -> None
             time.sleep(0.1)
     finally:
         db.close()
+
+
+def _judging(alerts: EntityAlerts) -> Callable[[RollupStats], object]:
+    return lambda stats: alerts.evaluate(stats.closed_before_ns)

@@ -4,20 +4,26 @@ vs accounting comparison, and data-quality signals. Everything is read from the 
 
 from __future__ import annotations
 
-import io
-import time
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
-import polars as pl
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from api.auth import READ
 from api.errors import Problem
 from api.responses import NumericJSONResponse
 from api.state import ApiState, State
-from api.timeparams import iso, parse_instant
+from api.tabular import (
+    FORMAT_QUERY,
+    TABLE_RESPONSES,
+    TableFormat,
+    negotiate,
+    rows_frame,
+    table_response,
+)
+from api.timeparams import iso, time_range
 from carbonstream.core import cems
 from connectors.hj212.server import STATUS_COMPONENT
 from connectors.hj212.settings import FLOW_CODE, SiteSettings
@@ -68,16 +74,6 @@ def _variables(
     return [found[i] for i in ids if i in found]
 
 
-def _range(start: str | None, end: str | None, default_span_ns: int) -> tuple[int, int]:
-    end_ns = parse_instant("end", end)
-    end_ns = time.time_ns() if end_ns is None else end_ns
-    start_ns = parse_instant("start", start)
-    start_ns = end_ns - default_span_ns if start_ns is None else start_ns
-    if end_ns <= start_ns:
-        raise Problem(400, "Bad time range", "end must be after start")
-    return start_ns, end_ns
-
-
 def _quality(bits: int) -> list[str]:
     return [name for bit, name in QUALITY_BITS.items() if bits & bit]
 
@@ -104,7 +100,11 @@ def _day_window(state: ApiState, site: SiteSettings, start_ns: int, end_ns: int)
     return slot0, slot1
 
 
-@router.get("/sites", summary="CEMS sites: their variables, rules and live connection counters")
+@router.get(
+    "/sites",
+    dependencies=[READ],
+    summary="CEMS sites: their variables, rules and live connection counters",
+)
 def list_sites(state: State) -> Response:
     status = state.db.status(STATUS_COMPONENT).get((STATUS_COMPONENT, "server"))
     server: dict[str, Any] = status[0] if status else {}
@@ -139,16 +139,23 @@ def list_sites(state: State) -> Response:
 _VAR_ATTRS = ("parameter", "role", "unit", "mass_unit")
 
 
-@router.get("/{site_id}/minutes", summary="A site's minute values, flags and quality signals")
+@router.get(
+    "/{site_id}/minutes",
+    dependencies=[READ],
+    summary="A site's minute values, flags and quality signals",
+    responses=TABLE_RESPONSES,
+)
 def minutes(
     state: State,
+    request: Request,
     site_id: str,
     start: str | None = Query(None, description="ISO 8601 with offset; default end - 1 h"),
     end: str | None = Query(None, description="ISO 8601 with offset; default now"),
     code: Codes = None,
+    format: TableFormat | None = FORMAT_QUERY,
 ) -> Response:
     site = _site(state, site_id)
-    start_ns, end_ns = _range(start, end, HOUR_NS)
+    start_ns, end_ns = time_range(start, end, HOUR_NS)
     variables = _variables(state, site, code)
     reader = state.cems_readers["cems/minute"]
     spec = reader.spec
@@ -173,20 +180,26 @@ def minutes(
                 }
             )
     rows.sort(key=lambda r: (r["minute_start"], r["code"]))
-    return NumericJSONResponse({"site": site.id, "minutes": rows})
+    return _table(rows, request, format, {"site": site.id}, "minutes")
 
 
-@router.get("/{site_id}/hourly", summary="A site's hourly values and emissions")
+@router.get(
+    "/{site_id}/hourly",
+    dependencies=[READ],
+    summary="A site's hourly values and emissions",
+    responses=TABLE_RESPONSES,
+)
 def hourly(
     state: State,
+    request: Request,
     site_id: str,
     start: str | None = Query(None, description="ISO 8601 with offset; default end - 24 h"),
     end: str | None = Query(None, description="ISO 8601 with offset; default now"),
     code: Codes = None,
-    format: Literal["json", "csv"] = Query("json"),
+    format: TableFormat | None = FORMAT_QUERY,
 ) -> Response:
     site = _site(state, site_id)
-    start_ns, end_ns = _range(start, end, DAY_NS)
+    start_ns, end_ns = time_range(start, end, DAY_NS)
     variables = _variables(state, site, code)
     reader = state.cems_readers["cems/hour"]
     slot0, slot1 = _hour_window(state, start_ns, end_ns)
@@ -219,31 +232,33 @@ def hourly(
                 }
             )
     rows.sort(key=lambda r: (r["hour_start"], r["code"]))
-    if format == "csv":
-        return _csv(rows)
-    return NumericJSONResponse(
-        {
-            "site": site.id,
-            "policy": site.policy,
-            "utc_offset": site.utc_offset,
-            "start": iso(start_ns),
-            "end": iso(end_ns),
-            "hours": rows,
-        }
-    )
+    envelope = {
+        "site": site.id,
+        "policy": site.policy,
+        "utc_offset": site.utc_offset,
+        "start": iso(start_ns),
+        "end": iso(end_ns),
+    }
+    return _table(rows, request, format, envelope, "hours")
 
 
-@router.get("/{site_id}/daily", summary="A site's daily values and emissions (local days)")
+@router.get(
+    "/{site_id}/daily",
+    dependencies=[READ],
+    summary="A site's daily values and emissions (local days)",
+    responses=TABLE_RESPONSES,
+)
 def daily(
     state: State,
+    request: Request,
     site_id: str,
     start: str | None = Query(None, description="ISO 8601 with offset; default end - 31 days"),
     end: str | None = Query(None, description="ISO 8601 with offset; default now"),
     code: Codes = None,
-    format: Literal["json", "csv"] = Query("json"),
+    format: TableFormat | None = FORMAT_QUERY,
 ) -> Response:
     site = _site(state, site_id)
-    start_ns, end_ns = _range(start, end, 31 * DAY_NS)
+    start_ns, end_ns = time_range(start, end, 31 * DAY_NS)
     variables = _variables(state, site, code)
     reader = state.cems_readers["cems/day"]
     slot0, slot1 = _day_window(state, site, start_ns, end_ns)
@@ -274,13 +289,13 @@ def daily(
                 }
             )
     rows.sort(key=lambda r: (r["date"], r["code"]))
-    if format == "csv":
-        return _csv(rows)
-    return NumericJSONResponse({"site": site.id, "utc_offset": site.utc_offset, "days": rows})
+    envelope = {"site": site.id, "utc_offset": site.utc_offset}
+    return _table(rows, request, format, envelope, "days")
 
 
 @router.get(
     "/{site_id}/totals",
+    dependencies=[READ],
     summary="Emission totals of a period per mass channel, and monitoring vs accounting for CO2",
 )
 def totals(
@@ -290,7 +305,7 @@ def totals(
     end: str | None = Query(None, description="ISO 8601 with offset; default now"),
 ) -> Response:
     site = _site(state, site_id)
-    start_ns, end_ns = _range(start, end, DAY_NS)
+    start_ns, end_ns = time_range(start, end, DAY_NS)
     masses = [v for v in _variables(state, site, None) if v.attrs.get("role") == "mass"]
     slot0, slot1 = _hour_window(state, start_ns, end_ns)
     data = state.cems_readers["cems/hour"].read([v.idx for v in masses], slot0, slot1)
@@ -333,7 +348,11 @@ def totals(
     )
 
 
-@router.get("/{site_id}/quality", summary="Data-quality signals of a period, per variable")
+@router.get(
+    "/{site_id}/quality",
+    dependencies=[READ],
+    summary="Data-quality signals of a period, per variable",
+)
 def quality(
     state: State,
     site_id: str,
@@ -341,7 +360,7 @@ def quality(
     end: str | None = Query(None, description="ISO 8601 with offset; default now"),
 ) -> Response:
     site = _site(state, site_id)
-    start_ns, end_ns = _range(start, end, DAY_NS)
+    start_ns, end_ns = time_range(start, end, DAY_NS)
     variables = _variables(state, site, None)
     slot0, slot1 = _hour_window(state, start_ns, end_ns)
     reader = state.cems_readers["cems/hour"]
@@ -381,10 +400,14 @@ def quality(
     )
 
 
-def _csv(rows: list[dict[str, Any]]) -> Response:
-    frame = pl.DataFrame(
-        [{k: (",".join(v) if isinstance(v, list) else v) for k, v in r.items()} for r in rows]
-    )
-    buf = io.BytesIO()
-    frame.write_csv(buf)
-    return Response(buf.getvalue(), media_type="text/csv")
+def _table(
+    rows: list[dict[str, Any]],
+    request: Request,
+    format: str | None,
+    envelope: dict[str, Any],
+    rows_key: str,
+) -> Response:
+    fmt = negotiate(request, format)
+    if fmt == "json":  # rows as built: no detour through a frame
+        return NumericJSONResponse({**envelope, rows_key: rows})
+    return table_response(rows_frame(rows), fmt, envelope, rows_key)

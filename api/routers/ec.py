@@ -1,15 +1,13 @@
 """Eddy-covariance: sites, flux series (JSON, CSV, FLUXNET), live push of raw rows.
 
 GET  /v1/ec/sites                                      configured and simulated sites
-GET  /v1/ec/{site}/fluxes?start=&end=&format=json|csv|fluxnet
+GET  /v1/ec/{site}/fluxes?start=&end=&format=json|csv|parquet|arrow|fluxnet
 POST /v1/ingest/ec/{site}      raw rows (JSON columns/rows, NDJSON, CSV; chunked is fine)
 WS   /v1/ingest/ec/{site}      one JSON batch per message, each acknowledged once durable
 """
 
 from __future__ import annotations
 
-import io
-import time
 from typing import Any, Literal
 
 import numpy as np
@@ -19,11 +17,13 @@ from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import INGEST, READ, authorize_ws
 from api.errors import Problem
 from api.responses import NumericJSONResponse
 from api.routers.ingest import read_limited
 from api.state import ApiState, State
-from api.timeparams import iso, parse_instant
+from api.tabular import TABLE_RESPONSES, TableFormat, instants, negotiate, table_response
+from api.timeparams import iso, slot_window, time_range
 from carbonstream.metrics import INGEST_REJECTED, JOURNAL_APPENDED, SAMPLES_INGESTED
 from connectors.ec import fluxnet
 from connectors.push.ec import EcBatch, EcBodyError, journal_ec_batch, parse_ec_body, parse_ec_json
@@ -36,7 +36,7 @@ MAX_PERIODS_PER_QUERY = 100_000
 SOURCE = "ingest.push.ec"
 
 
-@router.get("/v1/ec/sites", summary="Eddy-covariance sites")
+@router.get("/v1/ec/sites", dependencies=[READ], summary="Eddy-covariance sites")
 def sites(state: State) -> dict[str, Any]:
     infos = {s.id: s for s in state.db.streams(EC_AXIS)}
     return {
@@ -61,60 +61,54 @@ def _site_row(state: ApiState, site: str) -> tuple[int, float]:
     return found[0].idx, settings.period_s
 
 
-@router.get("/v1/ec/{site}/fluxes", summary="A site's fluxes over a time range")
+@router.get(
+    "/v1/ec/{site}/fluxes",
+    dependencies=[READ],
+    summary="A site's fluxes over a time range",
+    responses=TABLE_RESPONSES,
+)
 def fluxes(
     state: State,
+    request: Request,
     site: str,
     start: str | None = Query(None, description="ISO 8601 with offset; default end - 24 h"),
     end: str | None = Query(None, description="ISO 8601 with offset; default now"),
-    format: Literal["json", "csv", "fluxnet"] = Query("json"),
+    format: TableFormat | Literal["fluxnet"] | None = Query(
+        None,
+        description="json, csv, parquet, arrow, or fluxnet (FLUXNET CSV: TIMESTAMP_START/END, "
+        "-9999 for missing); default from the Accept header, else json",
+    ),
 ) -> Response:
     row, period_s = _site_row(state, site)
     reader = state.ec_fluxes[period_s]
     spec = reader.spec
-    end_ns = parse_instant("end", end)
-    end_ns = time.time_ns() if end_ns is None else end_ns
-    start_ns = parse_instant("start", start)
-    start_ns = end_ns - DAY_NS if start_ns is None else start_ns
-    if end_ns <= start_ns:
-        raise Problem(400, "Bad time range", "end must be after start")
-    slot0 = max(0, spec.slot_of(start_ns))
-    slot1 = max(slot0, spec.slot_of(end_ns - 1) + 1)
-    if slot1 - slot0 > MAX_PERIODS_PER_QUERY:
-        raise Problem(
-            400, "Time range too long", f"at most {MAX_PERIODS_PER_QUERY} periods per query"
-        )
+    start_ns, end_ns = time_range(start, end, DAY_NS)
+    slot0, slot1 = slot_window(spec, start_ns, end_ns, MAX_PERIODS_PER_QUERY)
     data = reader.read([row], slot0, slot1)
     keep = np.flatnonzero(~np.isnan(data["N_SAMPLES"][0]))
-    starts = [spec.slot_start_ns(slot0 + int(k)) for k in keep]
+    starts = spec.slot_starts(slot0, slot1)[keep]
     names = list(fluxnet.NAMES)
     if format == "fluxnet":
         rows = (
-            (s, s + spec.step_ns, {n: float(data[n][0, k]) for n in names})
+            (int(s), int(s) + spec.step_ns, {n: float(data[n][0, k]) for n in names})
             for s, k in zip(starts, keep, strict=True)
         )
         return Response(fluxnet.write_csv(rows, names), media_type="text/csv")
     frame = pl.DataFrame(
         {
-            "period_start": [iso(s) for s in starts],
-            "period_end": [iso(s + spec.step_ns) for s in starts],
+            "period_start": instants(starts),
+            "period_end": instants(starts + spec.step_ns),
             **{n: data[n][0, keep] for n in names},
         }
     )
-    if format == "csv":
-        buf = io.BytesIO()
-        frame.write_csv(buf)
-        return Response(buf.getvalue(), media_type="text/csv")
-    return NumericJSONResponse(
-        {
-            "site": site,
-            "averaging_min": period_s / 60.0,
-            "start": iso(start_ns),
-            "end": iso(end_ns),
-            "units": {n: fluxnet.VARIABLES[n][0] for n in names},
-            "periods": frame.to_dicts(),
-        }
-    )
+    envelope = {
+        "site": site,
+        "averaging_min": period_s / 60.0,
+        "start": iso(start_ns),
+        "end": iso(end_ns),
+        "units": {n: fluxnet.VARIABLES[n][0] for n in names},
+    }
+    return table_response(frame, negotiate(request, format), envelope, "periods")
 
 
 def _push_site(state: ApiState, site: str) -> None:
@@ -136,6 +130,7 @@ async def _journal(state: ApiState, site: str, batch: EcBatch) -> dict[str, Any]
 
 @router.post(
     "/v1/ingest/ec/{site}",
+    dependencies=[INGEST],
     status_code=202,
     tags=["ingest"],
     summary="Push one tower's raw rows (JSON columns or rows, NDJSON, CSV; chunked accepted)",
@@ -166,7 +161,8 @@ async def push_ec_ws(websocket: WebSocket, site: str) -> None:
     the batch is durable: {"seq", "accepted", "rejected_rows", ..., "journal"} or {"seq",
     "error"}. Unknown site: the socket is closed with code 4404."""
     state: ApiState = websocket.app.state.carbonstream
-    await websocket.accept()
+    if not await authorize_ws(websocket, "ingest"):
+        return
     if state.config.ec.site(site) is None:
         await websocket.close(code=4404, reason=f"site {site!r} is not configured")
         return

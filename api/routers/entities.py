@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import io
-import time
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from api.auth import ADMIN, READ
 from api.errors import Problem
-from api.responses import NumericJSONResponse
 from api.state import ApiState, State
-from api.timeparams import iso, parse_instant
+from api.tabular import (
+    FORMAT_QUERY,
+    TABLE_RESPONSES,
+    TableFormat,
+    instants,
+    negotiate,
+    table_response,
+)
+from api.timeparams import slot_window, time_range
 from carbonstream.config import EntitySettings, MeterStream
 from storage.entities import EntityNode, EntityTree, EntityTreeError, check_hierarchy
 from storage.factors import FactorTable
@@ -27,6 +33,8 @@ router = APIRouter(tags=["entities"])
 DAY_NS = 86_400 * 1_000_000_000
 DEFAULT_SPAN_NS = {"interval": DAY_NS, "day": 31 * DAY_NS, "month": 366 * DAY_NS}
 MAX_PERIODS = 100_000
+MAX_RECOMPUTE_NS = 366 * DAY_NS
+"""A recomputation reads every meter interval of its range: at most a year per query."""
 
 
 def _node_json(tree: EntityTree, n: EntityNode) -> dict[str, Any]:
@@ -44,13 +52,17 @@ def _node_json(tree: EntityTree, n: EntityNode) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/entities", summary="The entity hierarchy")
+@router.get("/v1/entities", dependencies=[READ], summary="The entity hierarchy")
 def list_entities(state: State) -> dict[str, Any]:
     tree = EntityTree.load(state.db)
     return {"items": [_node_json(tree, n) for n in tree.nodes.values()]}
 
 
-@router.get("/v1/entities/{entity_id}", summary="One entity, its children and member counts")
+@router.get(
+    "/v1/entities/{entity_id}",
+    dependencies=[READ],
+    summary="One entity, its children and member counts",
+)
 def get_entity(state: State, entity_id: str) -> dict[str, Any]:
     tree = EntityTree.load(state.db)
     if entity_id not in tree.nodes:
@@ -60,15 +72,18 @@ def get_entity(state: State, entity_id: str) -> dict[str, Any]:
 
 @router.get(
     "/v1/entities/{entity_id}/emissions",
+    dependencies=[READ],
     summary="CO2 (by scope), consumption per commodity and intensity over a time range",
+    responses=TABLE_RESPONSES,
 )
 def emissions(
     state: State,
+    request: Request,
     entity_id: str,
     resolution: Literal["interval", "day", "month"] = Query("day"),
     start: str | None = Query(None, description="ISO 8601 with offset"),
     end: str | None = Query(None, description="ISO 8601 with offset; default now"),
-    format: Literal["json", "csv"] = Query("json"),
+    format: TableFormat | None = FORMAT_QUERY,
     factor_version: int | None = Query(
         None,
         ge=1,
@@ -80,19 +95,17 @@ def emissions(
     node = tree.nodes.get(entity_id)
     if node is None:
         raise Problem(404, "Unknown entity", f"entity {entity_id!r} is not registered")
+    fmt = negotiate(request, format)
     if factor_version is not None:
-        return _recomputed(state, tree, node, resolution, start, end, factor_version, format)
+        return _recomputed(state, tree, node, resolution, start, end, factor_version, fmt)
     reader = state.entity_readers[f"entities/{resolution}"]
     spec = reader.spec
-    start_ns, end_ns = _time_range(start, end, resolution)
-    slot0 = max(0, spec.slot_of(start_ns))
-    slot1 = max(slot0, spec.slot_of(end_ns - 1) + 1)
-    if slot1 - slot0 > MAX_PERIODS:
-        raise Problem(400, "Time range too long", f"at most {MAX_PERIODS} periods per query")
+    start_ns, end_ns = time_range(start, end, DEFAULT_SPAN_NS[resolution])
+    slot0, slot1 = slot_window(spec, start_ns, end_ns, MAX_PERIODS)
     data = reader.read([node.row], slot0, slot1)
     keep = np.flatnonzero(~np.isnan(data["co2"][0]) | (data["completeness"][0] > 0))
     starts = spec.slot_starts(slot0, slot1)[keep]
-    columns: dict[str, Any] = {"period_start": [iso(int(t)) for t in starts]}
+    columns: dict[str, Any] = {"period_start": instants(starts)}
     for v in spec.variables:
         name = f"{v.name}_kg" if v.name.startswith("co2") else v.name
         columns[name] = data[v.name][0, keep]
@@ -100,30 +113,13 @@ def emissions(
         columns[f"co2_intensity_kg_per_{node.activity.unit}"] = (
             data["co2"][0, keep] / node.activity.value
         )
-    frame = pl.DataFrame(columns)
-    if format == "csv":
-        buf = io.BytesIO()
-        frame.write_csv(buf)
-        return Response(buf.getvalue(), media_type="text/csv")
-    return NumericJSONResponse(
-        {
-            "entity": node.id,
-            "resolution": resolution,
-            "units": {v.name: v.attrs.get("units") for v in spec.variables if "units" in v.attrs},
-            "activity": _node_json(tree, node)["activity"],
-            "periods": frame.to_dicts(),
-        }
-    )
-
-
-def _time_range(start: str | None, end: str | None, resolution: str) -> tuple[int, int]:
-    end_ns = parse_instant("end", end)
-    end_ns = time.time_ns() if end_ns is None else end_ns
-    start_ns = parse_instant("start", start)
-    start_ns = end_ns - DEFAULT_SPAN_NS[resolution] if start_ns is None else start_ns
-    if end_ns <= start_ns:
-        raise Problem(400, "Bad time range", "end must be after start")
-    return start_ns, end_ns
+    envelope = {
+        "entity": node.id,
+        "resolution": resolution,
+        "units": {v.name: v.attrs.get("units") for v in spec.variables if "units" in v.attrs},
+        "activity": _node_json(tree, node)["activity"],
+    }
+    return table_response(pl.DataFrame(columns), fmt, envelope, "periods")
 
 
 def _recomputed(
@@ -142,7 +138,11 @@ def _recomputed(
         raise Problem(
             404, "Unknown factor version", f"factor table version {version} does not exist"
         )
-    start_ns, end_ns = _time_range(start, end, resolution)
+    start_ns, end_ns = time_range(start, end, DEFAULT_SPAN_NS[resolution])
+    if end_ns - start_ns > MAX_RECOMPUTE_NS:
+        raise Problem(
+            400, "Time range too long", "a recomputation covers at most 366 days per query"
+        )
     recomputer = Recomputer(state.config)
     try:
         frame = recomputer.emissions(
@@ -154,21 +154,13 @@ def _recomputed(
         )
     finally:
         recomputer.close()
-    if format == "csv":
-        buf = io.BytesIO()
-        frame.write_csv(buf)
-        return Response(buf.getvalue(), media_type="text/csv")
-    return NumericJSONResponse(
-        {
-            "entity": node.id,
-            "resolution": resolution,
-            "factor_version": version,
-            "periods": frame.to_dicts(),
-        }
-    )
+    envelope = {"entity": node.id, "resolution": resolution, "factor_version": version}
+    return table_response(frame, format, envelope, "periods")
 
 
-@router.post("/v1/entities", status_code=201, summary="Register or update entities")
+@router.post(
+    "/v1/entities", dependencies=[ADMIN], status_code=201, summary="Register or update entities"
+)
 def register_entities(state: State, body: list[dict[str, Any]]) -> dict[str, Any]:
     try:
         entities = [EntitySettings.model_validate(e) for e in body]
@@ -187,7 +179,9 @@ def register_entities(state: State, body: list[dict[str, Any]]) -> dict[str, Any
     return {"registered": rows}
 
 
-@router.post("/v1/meters", status_code=201, summary="Register or update meters")
+@router.post(
+    "/v1/meters", dependencies=[ADMIN], status_code=201, summary="Register or update meters"
+)
 def register_meters(state: State, body: list[dict[str, Any]]) -> dict[str, Any]:
     try:
         meters = [MeterStream.model_validate(m) for m in body]

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import ADMIN, READ
 from api.errors import Problem
 from api.routers.ingest import read_limited
 from api.state import State
@@ -15,7 +16,7 @@ from storage.factors import FactorTable, FactorTableError
 router = APIRouter(prefix="/v1/factors", tags=["factors"])
 
 
-@router.get("", summary="Versions of the emission-factor table")
+@router.get("", dependencies=[READ], summary="Versions of the emission-factor table")
 def versions(state: State) -> dict[str, Any]:
     table = FactorTable(state.layout.metadata_db)
     try:
@@ -26,6 +27,7 @@ def versions(state: State) -> dict[str, Any]:
 
 @router.post(
     "",
+    dependencies=[ADMIN],
     status_code=201,
     summary="Load a revised factor table (CSV with the seed table's header) as a new version",
 )

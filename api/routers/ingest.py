@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import INGEST
 from api.errors import Problem
 from api.responses import NumericJSONResponse
 from api.state import State
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
 async def read_limited(request: Request, limit: int) -> bytes:
     """The body, refusing (413) as soon as it exceeds `limit` bytes instead of buffering it all."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise Problem(
             413, "Body too large", f"body of {declared} bytes exceeds the {limit}-byte limit"
         )
@@ -33,6 +34,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 @router.post(
     "/meters",
+    dependencies=[INGEST],
     status_code=202,
     summary="Push cumulative meter readings (CSV, Arrow IPC, Parquet, JSON array or NDJSON)",
     responses={

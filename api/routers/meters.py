@@ -2,33 +2,41 @@
 
 from __future__ import annotations
 
-import io
-import time
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 import polars as pl
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from api.auth import READ
 from api.errors import Problem
+from api.latest import ProductState, newest_cells
+from api.limits import MAX_OFFSET
 from api.responses import NumericJSONResponse
-from api.state import ApiState, State
-from api.timeparams import iso, parse_instant
-from storage.metadata import STATUS_ZARR
+from api.state import State
+from api.tabular import (
+    FORMAT_QUERY,
+    TABLE_RESPONSES,
+    TableFormat,
+    instants,
+    negotiate,
+    table_response,
+)
+from api.timeparams import iso, slot_window, time_range
 
 router = APIRouter(prefix="/v1/meters", tags=["meters"])
 
-LATEST_LOOKBACK_SLOTS = 16
 MAX_SLOTS_PER_QUERY = 200_000
 DAY_NS = 86_400 * 1_000_000_000
 
 
-@router.get("", summary="Registered meters")
+@router.get("", dependencies=[READ], summary="Registered meters")
 def list_meters(
     state: State,
     limit: int = Query(100, ge=1, le=10_000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
     axis = state.meters.spec.axis
     infos = state.db.streams_by_rows(axis, offset, offset + limit)
@@ -40,18 +48,9 @@ def list_meters(
     }
 
 
-def _newest_slot(state: ApiState) -> int | None:
-    product = state.meters.spec.name
-    slots = [
-        int(v["max_slot"])
-        for (_, key), (v, _) in state.db.status(STATUS_ZARR).items()
-        if key.startswith(product + "#")
-    ]
-    return max(slots) if slots else None
-
-
 @router.get(
     "/health",
+    dependencies=[READ],
     summary="Health of polled meters (Modbus): state, last good read, error counts",
 )
 def meter_health(
@@ -60,7 +59,7 @@ def meter_health(
         None, description="Only devices in this state (e.g. dead)"
     ),
     limit: int = Query(1000, ge=1, le=100_000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Response:
     return NumericJSONResponse(
         {
@@ -70,95 +69,84 @@ def meter_health(
     )
 
 
-@router.get("/latest", summary="The most recent period with data, per meter")
-def latest(
+@router.get(
+    "/latest",
+    dependencies=[READ],
+    summary="The most recent period with data, per meter (a page of meters, cached until the "
+    "product is written again)",
+)
+async def latest(
     state: State,
     limit: int = Query(1000, ge=1, le=100_000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Response:
     spec = state.meters.spec
-    infos = state.db.streams_by_rows(spec.axis, offset, offset + limit)
-    newest = _newest_slot(state)
-    items: list[dict[str, Any]] = []
-    if newest is not None and infos:
-        first = newest - LATEST_LOOKBACK_SLOTS + 1
-        data = state.meters.read([s.idx for s in infos], first, newest + 1)
-        has_data = ~np.isnan(data["reading"]) | (data["coverage"] > 0)
-        for i, info in enumerate(infos):
-            cols = np.flatnonzero(has_data[i])
-            if cols.size == 0:
-                continue
-            j = int(cols[-1])
-            items.append(
-                {
-                    "meter": info.id,
-                    "period_start": iso(spec.slot_start_ns(first + j)),
-                    "unit": info.attrs.get("unit"),
-                    "consumption": data["consumption"][i, j],
-                    "co2_kg": data["co2"][i, j],
-                    "coverage": data["coverage"][i, j],
-                    "reading": data["reading"][i, j],
-                }
-            )
-    return NumericJSONResponse(
-        {
+
+    def render(product: ProductState) -> bytes:
+        infos = state.db.streams_by_rows(spec.axis, offset, offset + limit)
+        cells = newest_cells(state.meters, [s.idx for s in infos], product.newest_slot)
+        items = [
+            {
+                "meter": info.id,
+                "period_start": iso(spec.slot_start_ns(cell[0])),
+                "unit": info.attrs.get("unit"),
+                "consumption": cell[1]["consumption"],
+                "co2_kg": cell[1]["co2"],
+                "coverage": cell[1]["coverage"],
+                "reading": cell[1]["reading"],
+            }
+            for info, cell in zip(infos, cells, strict=True)
+            if cell is not None
+        ]
+        newest = product.newest_slot
+        body = {
             "resolution_s": spec.step_ns // 1_000_000_000,
             "newest_period_start": None if newest is None else iso(spec.slot_start_ns(newest)),
             "items": items,
         }
-    )
+        return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    body = await state.latest.get(("meters", limit, offset), spec.name, render)
+    return Response(body, media_type="application/json")
 
 
 @router.get(
-    "/{meter_id}/intervals", summary="A meter's interval consumption and CO2 over a time range"
+    "/{meter_id}/intervals",
+    dependencies=[READ],
+    summary="A meter's interval consumption and CO2 over a time range",
+    responses=TABLE_RESPONSES,
 )
 def intervals(
     state: State,
+    request: Request,
     meter_id: str,
     start: str | None = Query(None, description="ISO 8601 with offset; default end - 24 h"),
     end: str | None = Query(None, description="ISO 8601 with offset; default now"),
-    format: Literal["json", "csv"] = Query("json"),
+    format: TableFormat | None = FORMAT_QUERY,
 ) -> Response:
     spec = state.meters.spec
     found = state.db.streams(spec.axis, [meter_id])
     if not found:
         raise Problem(404, "Unknown meter", f"meter {meter_id!r} is not registered")
     info = found[0]
-    end_ns = parse_instant("end", end)
-    end_ns = time.time_ns() if end_ns is None else end_ns
-    start_ns = parse_instant("start", start)
-    start_ns = end_ns - DAY_NS if start_ns is None else start_ns
-    if end_ns <= start_ns:
-        raise Problem(400, "Bad time range", "end must be after start")
-    slot0 = max(0, spec.slot_of(start_ns))
-    slot1 = max(slot0, spec.slot_of(end_ns - 1) + 1)
-    if slot1 - slot0 > MAX_SLOTS_PER_QUERY:
-        raise Problem(
-            400, "Time range too long", f"at most {MAX_SLOTS_PER_QUERY} periods per query"
-        )
+    start_ns, end_ns = time_range(start, end, DAY_NS)
+    slot0, slot1 = slot_window(spec, start_ns, end_ns, MAX_SLOTS_PER_QUERY)
     data = state.meters.read([info.idx], slot0, slot1)
     keep = np.flatnonzero(~np.isnan(data["reading"][0]) | (data["coverage"][0] > 0))
-    starts = spec.origin_ns + (slot0 + keep) * spec.step_ns
     frame = pl.DataFrame(
         {
-            "period_start": [iso(int(t)) for t in starts],
+            "period_start": instants(spec.slot_starts(slot0, slot1)[keep]),
             "consumption": data["consumption"][0, keep],
             "co2_kg": data["co2"][0, keep],
             "coverage": data["coverage"][0, keep],
             "reading": data["reading"][0, keep],
         }
     )
-    if format == "csv":
-        buf = io.BytesIO()
-        frame.write_csv(buf)
-        return Response(buf.getvalue(), media_type="text/csv")
-    return NumericJSONResponse(
-        {
-            "meter": info.id,
-            "unit": info.attrs.get("unit"),
-            "resolution_s": spec.step_ns // 1_000_000_000,
-            "start": iso(start_ns),
-            "end": iso(end_ns),
-            "intervals": frame.to_dicts(),
-        }
-    )
+    envelope = {
+        "meter": info.id,
+        "unit": info.attrs.get("unit"),
+        "resolution_s": spec.step_ns // 1_000_000_000,
+        "start": iso(start_ns),
+        "end": iso(end_ns),
+    }
+    return table_response(frame, negotiate(request, format), envelope, "intervals")

@@ -26,6 +26,7 @@ def index() -> dict[str, Any]:
         "service": "carbonstream",
         "version": __version__,
         "links": {
+            "dashboard": "/dashboard/",
             "health": "/health",
             "metrics": "/metrics",
             "docs": "/docs",

@@ -28,7 +28,6 @@ period is flagged and its fluxes withheld).
 from __future__ import annotations
 
 import csv
-import io
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +41,8 @@ from connectors.ec.settings import KERNEL_COLUMN, EcSiteSettings, icos_filename_
 NS = 1_000_000_000
 MISSING_TOKENS = frozenset({"", "nan", "-9999", "-9999.0", "-9999.00", "na", "inf", "-inf"})
 MAX_EXAMPLES = 20
+MIN_YEAR, MAX_YEAR = 1678, 2261
+"""Years whose instants int64 nanoseconds can hold (whole years only)."""
 
 
 class EcReadError(ValueError):
@@ -104,8 +105,35 @@ def read_raw_bytes(data: bytes, name: str, site: EcSiteSettings) -> RawTable:
     return _read_icos(text, name, site)
 
 
+def _blank(row: list[str]) -> bool:
+    return not row or (len(row) == 1 and not row[0].strip())
+
+
 def _split(text: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    """CSV rows, exactly one per line. A quote left open by a line cut short (inside a quoted
+    TOA5 timestamp, say) must not swallow the good lines after it, and a line the csv module
+    cannot read at all (a stray carriage return) is a row of its own, refused by its field
+    count: either way only the damaged line is lost, and counted."""
+    lines = text.lstrip("\ufeff").split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    try:
+        rows = list(csv.reader(lines))
+        if len(rows) == len(lines):
+            return rows
+    except csv.Error:
+        pass
+    return [_row(line) for line in lines]
+
+
+def _row(line: str) -> list[str]:
+    """One line read alone; the line itself (one field) when it is not CSV or when it would read
+    as a blank row (a lone quote), so that it is counted by its field count, not skipped."""
+    try:
+        row = next(csv.reader([line]), [])
+    except csv.Error:
+        return [line]
+    return [line] if _blank(row) and line.strip() else row
 
 
 def _resolve(header: list[str], site: EcSiteSettings, name: str) -> dict[str, int]:
@@ -193,7 +221,7 @@ def _read_toa5(text: str, name: str, site: EcSiteSettings) -> RawTable:
     good: list[list[str]] = []
     line_no: list[int] = []
     for k, r in enumerate(data):
-        if not r or (len(r) == 1 and not r[0].strip()):
+        if _blank(r):
             continue
         if len(r) != len(header):
             errors.add(
@@ -215,22 +243,29 @@ def _read_toa5(text: str, name: str, site: EcSiteSettings) -> RawTable:
 def _timestamps(
     cells: list[str], errors: ReadErrors, name: str, line_no: list[int]
 ) -> npt.NDArray[np.int64]:
-    """Epoch ns (UTC) of each TOA5 timestamp; int64 min where it does not parse (counted)."""
-    bad = np.iinfo(np.int64).min
+    """Epoch ns (UTC) of each TOA5 timestamp; int64 min where it does not parse, is empty or is
+    outside MIN_YEAR..MAX_YEAR (each counted).
+
+    numpy parses a year such as 9012 (one flipped digit) and silently wraps it into int64
+    nanoseconds, giving an instant in another century: the year is therefore also read at year
+    resolution, which cannot wrap, and must be in range and agree with the nanosecond value."""
     try:
-        return np.array(cells, dtype="datetime64[ns]").astype(np.int64)
+        ns = np.array(cells, dtype="datetime64[ns]")
+        years = np.array(cells, dtype="datetime64[Y]")
     except ValueError:
-        pass
-    out = np.empty(len(cells), dtype=np.int64)
-    for i, c in enumerate(cells):
-        try:
-            out[i] = np.datetime64(c.strip(), "ns").astype(np.int64)
-        except ValueError:
-            out[i] = bad
-            errors.add("bad_timestamp", f"{name}:{line_no[i]} {c[:30]!r}")
-    nat = out == np.datetime64("NaT").astype(np.int64)
-    out[nat] = bad
-    return out
+        ns = np.full(len(cells), np.datetime64("NaT"), dtype="datetime64[ns]")
+        years = np.full(len(cells), np.datetime64("NaT"), dtype="datetime64[Y]")
+        for i, c in enumerate(cells):
+            try:
+                ns[i] = np.datetime64(c.strip(), "ns")
+                years[i] = np.datetime64(c.strip(), "Y")
+            except (ValueError, OverflowError):
+                pass
+    year = years.astype(np.int64) + 1970
+    ok = (ns.astype("datetime64[Y]") == years) & (year >= MIN_YEAR) & (year <= MAX_YEAR)
+    for k in np.flatnonzero(~ok).tolist():
+        errors.add("bad_timestamp", f"{name}:{line_no[k]} {cells[k][:30]!r}")
+    return np.where(ok, ns.astype(np.int64), np.iinfo(np.int64).min)
 
 
 def _dedupe(t: RawTable, name: str) -> RawTable:
@@ -258,6 +293,8 @@ def _read_icos(text: str, name: str, site: EcSiteSettings) -> RawTable:
         raise EcReadError(
             f"{name}: neither TOA5 nor an ICOS raw file named SITE_EC_YYYYMMDDHHMM_..."
         )
+    if not MIN_YEAR <= stamp.year <= MAX_YEAR:
+        raise EcReadError(f"{name}: the year in the file name is outside {MIN_YEAR}..{MAX_YEAR}")
     lines = _split(text)
     header = [h.strip() for h in lines[0]]
     fields = _resolve(header, site, name)
@@ -265,7 +302,7 @@ def _read_icos(text: str, name: str, site: EcSiteSettings) -> RawTable:
     data = lines[1:]
     good: list[list[str]] = []
     for k, r in enumerate(data):
-        if not r or (len(r) == 1 and not r[0].strip()):
+        if _blank(r):
             continue
         if len(r) != len(header):
             errors.add(
@@ -279,7 +316,9 @@ def _read_icos(text: str, name: str, site: EcSiteSettings) -> RawTable:
     start_ns = _epoch_ns(stamp)
     if site.timestamps == "end":
         start_ns -= round(site.period_s * NS)
-    kept = np.array([i for i, r in enumerate(data) if r and len(r) == len(header)], dtype=np.int64)
+    kept = np.array(
+        [i for i, r in enumerate(data) if not _blank(r) and len(r) == len(header)], dtype=np.int64
+    )
     ts = start_ns + np.round(kept * step).astype(np.int64)
     columns = _columns(good, fields, site, errors, name, 2)
     return RawTable(name, ts, columns, errors, len(data))

@@ -535,9 +535,13 @@ def _icos_date(raw: str) -> datetime:
 
 
 def icos_filename_time(name: str) -> datetime | None:
-    """The timestamp of an ICOS raw file name (SITE_EC_YYYYMMDDHHMM_...)."""
+    """The timestamp of an ICOS raw file name (SITE_EC_YYYYMMDDHHMM_...); None when the name
+    has none, or twelve digits that are not a time (month 13: a file named by mistake)."""
     m = re.search(r"_(\d{12})(?:_|\.|$)", name)
-    return datetime.strptime(m.group(1), "%Y%m%d%H%M").replace(tzinfo=UTC) if m else None
+    try:
+        return datetime.strptime(m.group(1), "%Y%m%d%H%M").replace(tzinfo=UTC) if m else None
+    except ValueError:
+        return None
 
 
 def from_icos_ecmd(path: Path, at: datetime | None = None) -> EcSiteSettings:

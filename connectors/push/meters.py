@@ -48,6 +48,10 @@ CONTENT_TYPES = (*ROWWISE, *TABULAR)
 MAX_LISTED = 1_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COLUMNS = ("meter", "ts", "value")
+MAX_EPOCH_S = 9e9
+"""Largest |epoch seconds| accepted (year 2255): every accepted instant fits int64 nanoseconds,
+the unit of the journal and the products."""
+_MAX_OFFSET = timedelta(hours=14, minutes=59)
 
 
 class BodyError(ValueError):
@@ -124,6 +128,20 @@ def _read_tabular(body: bytes, kind: str) -> pl.DataFrame:
         raise BodyError(
             f"columns must be {list(_COLUMNS)}; missing {missing}, unknown {extra}", 422
         )
+    # Arrow and Parquet carry types. Nested values, raw bytes and objects cannot be a meter id, a
+    # time or a reading (the column-wise checks could not even cast them), and a boolean is not a
+    # register value (a JSON body refuses `true` too).
+    unusable = [
+        f"{c} ({frame[c].dtype})"
+        for c in _COLUMNS
+        if frame[c].dtype.is_nested()
+        or frame[c].dtype in (pl.Binary, pl.Object)
+        or (c == "value" and frame[c].dtype == pl.Boolean)
+    ]
+    if unusable:
+        raise BodyError(
+            f"column(s) {', '.join(unusable)} cannot hold readings; use text or numbers", 422
+        )
     return frame
 
 
@@ -132,7 +150,7 @@ def _timestamps_ns(ts: pl.Series) -> tuple[pl.Series, pl.Series]:
     frame = pl.DataFrame({"ts": ts})
     if ts.dtype.is_numeric():
         seconds = pl.col("ts").cast(pl.Float64)
-        plausible = seconds.is_finite() & (seconds.abs() <= 1e11)
+        plausible = seconds.is_finite() & (seconds.abs() <= MAX_EPOCH_S)
         out = frame.select(
             ns=pl.when(plausible).then((seconds * 1e9).round().cast(pl.Int64)),
             msg=pl.lit("not a plausible number of epoch seconds"),
@@ -149,7 +167,7 @@ def _timestamps_ns(ts: pl.Series) -> tuple[pl.Series, pl.Series]:
     syntax = np.flatnonzero(error == 1)
     if syntax.size:
         as_number = text.gather(syntax).cast(pl.Float64, strict=False).to_numpy()
-        numeric = np.isfinite(as_number) & (np.abs(as_number) <= 1e11)
+        numeric = np.isfinite(as_number) & (np.abs(as_number) <= MAX_EPOCH_S)
         ns_values[syntax[numeric]] = np.round(as_number[numeric] * 1e9).astype(np.int64)
         error[syntax[numeric]] = 0
     ns = pl.DataFrame({"ns": ns_values, "ok": error == 0}).select(ns=pl.when("ok").then("ns"))["ns"]
@@ -161,7 +179,7 @@ _TIMESTAMP_ERRORS = (
     "",
     "timestamp is not ISO 8601 (YYYY-MM-DDTHH:MM:SS[.f] with Z or an offset)",
     "timestamp has no UTC offset (add Z or +08:00)",
-    "timestamp has a date or time field out of range",
+    "timestamp has a date or time field out of range (years 1678 to 2262 only)",
 )
 
 
@@ -288,7 +306,7 @@ def _parse_ts(ts: Any) -> int | str:
     if isinstance(ts, bool):
         return "ts must be an ISO 8601 string or epoch seconds"
     if isinstance(ts, int | float):
-        if not np.isfinite(ts) or abs(ts) > 1e11:
+        if not np.isfinite(ts) or abs(ts) > MAX_EPOCH_S:
             return f"ts {ts} is not a plausible number of epoch seconds"
         return round(ts * 1e9)
     if not isinstance(ts, str):
@@ -297,9 +315,16 @@ def _parse_ts(ts: Any) -> int | str:
         parsed = datetime.fromisoformat(ts)
     except ValueError:
         return f"ts {ts!r} is not an ISO 8601 timestamp"
-    if parsed.tzinfo is None:
+    offset = parsed.utcoffset()
+    if offset is None:
         return f"ts {ts!r} has no UTC offset (add Z or +08:00)"
-    return ((parsed - _EPOCH) // timedelta(microseconds=1)) * 1_000
+    # The same limits as the column parser of the other formats (core-rs/src/timestamps.rs).
+    if abs(offset) > _MAX_OFFSET:
+        return f"ts {ts!r} has a UTC offset beyond ±14:59"
+    ns = ((parsed - _EPOCH) // timedelta(microseconds=1)) * 1_000
+    if not -(2**63) <= ns < 2**63:
+        return f"ts {ts!r} is out of range (int64 nanoseconds hold years 1678 to 2262)"
+    return ns
 
 
 def meter_ids(body_rows: Sequence[Any]) -> list[str]:

@@ -13,7 +13,7 @@ pub enum TimestampError {
     Syntax,
     #[error("no UTC offset (add Z or +08:00)")]
     NoOffset,
-    #[error("a date or time field is out of range")]
+    #[error("a date or time field is out of range, or the instant is beyond int64 nanoseconds")]
     Range,
     #[error("offsets {offsets} do not fit a buffer of {len} bytes")]
     Offsets { offsets: usize, len: usize },
@@ -131,7 +131,12 @@ pub fn parse_utc_ns(s: &[u8]) -> Result<i64, TimestampError> {
     let seconds =
         days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)
             - offset_s;
-    Ok(seconds * NS + fraction_ns)
+    // Years 0000-9999 parse, but only ~1678-2262 fit int64 nanoseconds: beyond, the product
+    // would wrap into a plausible-looking instant centuries away (or panic in debug builds).
+    seconds
+        .checked_mul(NS)
+        .and_then(|ns| ns.checked_add(fraction_ns))
+        .ok_or(TimestampError::Range)
 }
 
 /// Parses a column given as one buffer and `offsets` (n + 1 byte positions, Arrow style).

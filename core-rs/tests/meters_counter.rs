@@ -85,6 +85,20 @@ fn splits_an_increase_across_periods_in_proportion_to_time() {
 }
 
 #[test]
+fn only_the_period_a_meter_is_still_in_is_open() {
+    let mut it = integrator(None);
+    let (cells, _) = feed(&mut it, &[(7, 30 * S, 1.0), (7, 150 * S, 2.0)]);
+    // Minutes 0 and 1 are behind the last reading (closed), minute 2 is still open.
+    let closed: Vec<(i64, bool)> = cells
+        .slot
+        .iter()
+        .copied()
+        .zip(cells.closed.iter().copied())
+        .collect();
+    assert_eq!(closed, vec![(0, true), (1, true), (2, false)]);
+}
+
+#[test]
 fn open_period_accumulates_across_batches() {
     let mut it = integrator(None);
     let (a, _) = feed(&mut it, &[(1, 0, 10.0), (1, 20 * S, 11.0)]);

@@ -25,6 +25,7 @@ from connectors.push.ec import EcBodyError, parse_ec_body
 from storage.journal import Journal, JournalReader
 from storage.metadata import MetadataDB
 from storage.records import EC_RAW, decode_ec_raw
+from storage.tokens import TokenStore
 from tests.live_api import live_api
 
 S = 10**9
@@ -70,9 +71,24 @@ def config(make_config: Callable[[str], Config]) -> Config:
 
 
 @pytest.fixture
-def client(config: Config) -> Iterator[httpx.Client]:
-    with live_api(config) as url, httpx.Client(base_url=url, timeout=30) as c:
+def token(config: Config) -> str:
+    store = TokenStore(config.storage.layout.metadata_db)
+    try:
+        return store.create("tests", ["ingest"])
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def client(config: Config, token: str) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {token}"}
+    with live_api(config) as url, httpx.Client(base_url=url, timeout=30, headers=headers) as c:
         yield c
+
+
+def auth(client: httpx.Client) -> dict[str, str]:
+    """Only the token: the client's other default headers would spoil the WebSocket handshake."""
+    return {"Authorization": client.headers["Authorization"]}
 
 
 def ws_url(client: httpx.Client, path: str) -> str:
@@ -148,7 +164,7 @@ def test_bad_pushes_are_refused_with_a_reason(
 
 
 def test_websocket_batches_are_each_acknowledged(client: httpx.Client, config: Config) -> None:
-    with connect(ws_url(client, "/v1/ingest/ec/tower-a")) as ws:
+    with connect(ws_url(client, "/v1/ingest/ec/tower-a"), additional_headers=auth(client)) as ws:
         for k in range(3):
             ws.send(orjson.dumps(columnar(10, T0 + k * S)).decode())
             reply = orjson.loads(ws.recv())
@@ -161,7 +177,7 @@ def test_websocket_batches_are_each_acknowledged(client: httpx.Client, config: C
 
 def test_websocket_unknown_site_is_closed(client: httpx.Client) -> None:
     with (
-        connect(ws_url(client, "/v1/ingest/ec/nowhere")) as ws,
+        connect(ws_url(client, "/v1/ingest/ec/nowhere"), additional_headers=auth(client)) as ws,
         pytest.raises(ConnectionClosed) as exc,
     ):
         ws.recv()
@@ -207,3 +223,21 @@ def test_drop_folder_reads_each_file_once(config: Config) -> None:
     assert sum(len(ts) for _, ts, _ in records) == 18_000
     journal.close()
     db.close()
+
+
+def test_websocket_without_an_ingest_token_is_closed(client: httpx.Client, config: Config) -> None:
+    for headers, code in (({}, 4401), ({"Authorization": f"Bearer {_read_token(config)}"}, 4403)):
+        with (
+            connect(ws_url(client, "/v1/ingest/ec/tower-a"), additional_headers=headers) as ws,
+            pytest.raises(ConnectionClosed) as exc,
+        ):
+            ws.recv()
+        assert exc.value.rcvd is not None and exc.value.rcvd.code == code
+
+
+def _read_token(config: Config) -> str:
+    store = TokenStore(config.storage.layout.metadata_db)
+    try:
+        return store.create("reader", ["read"])
+    finally:
+        store.close()

@@ -33,7 +33,8 @@ def run(
 def test_matches_the_numpy_reference() -> None:
     t, v = readings(500)
     it = meters.IntervalIntegrator(ORIGIN, MIN, 15 * MIN)
-    (rows, slots, cons, co2, cov, _reading), status = run(it, t, v)
+    (rows, slots, cons, co2, cov, _reading, closed), status = run(it, t, v)
+    assert not closed[-1] and closed[:-1].all(), "only the last period is still open"
     assert set(status.tolist()) <= {0, 2}
     ref_slots, ref_cons, ref_cov = interval_consumption(t, v, ORIGIN, MIN)
     np.testing.assert_array_equal(slots[cov > 0], ref_slots[ref_cov > 0])

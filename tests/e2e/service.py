@@ -31,6 +31,10 @@ class Service:
     data_dir: Path
     log_path: Path
     started: float
+    cwd: Path
+    config: Path | None
+    env: dict[str, str]
+    _admin: str | None = None
 
     @classmethod
     def start(
@@ -55,13 +59,50 @@ class Service:
         proc = subprocess.Popen(
             cmd, cwd=cwd, env=full_env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT
         )
-        return cls(proc, f"http://127.0.0.1:{port}", cwd / "data", log_path, time.monotonic())
+        return cls(
+            proc,
+            f"http://127.0.0.1:{port}",
+            cwd / "data",
+            log_path,
+            time.monotonic(),
+            cwd,
+            config,
+            full_env,
+        )
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=10.0)
+    def token(self, scopes: str = "admin") -> str:
+        """A new API token of the service's data directory (via `carbonstream tokens create`)."""
+        cmd = [
+            sys.executable,
+            "-m",
+            "carbonstream",
+            "tokens",
+            "create",
+            "--name",
+            "tests",
+            "--scopes",
+            scopes,
+        ]
+        if self.config is not None:
+            cmd += ["--config", str(self.config)]
+        out = subprocess.run(
+            cmd, cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        """A client of the service; it writes with an admin token unless given another."""
+        if token is None:
+            if self._admin is None:
+                self._admin = self.token("admin")
+            token = self._admin
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base_url, timeout=30.0, headers=headers)
 
     def wait_for(self, what: str, probe: Callable[[], T | None], timeout_s: float = 30.0) -> T:
-        """Polls `probe` until it returns something other than None (connection errors retried)."""
+        """Polls `probe` until it returns something other than None; connection errors and 503
+        (a role not yet reporting on a slow machine) are retried, other HTTP errors are not."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -72,6 +113,10 @@ class Service:
                 result = probe()
             except httpx.TransportError:
                 result = None
+            except httpx.HTTPStatusError as e:
+                if e.response.status_code != 503:
+                    raise
+                result = None
             if result is not None:
                 return result
             time.sleep(0.2)
@@ -80,7 +125,7 @@ class Service:
         )
 
     def get_json(self, path: str, **params: Any) -> Any:
-        with self.client() as c:
+        with self.client(token="") as c:  # reads need no token (api.anonymous_read)
             r = c.get(path, params=params)
             r.raise_for_status()
             return r.json()

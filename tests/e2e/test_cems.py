@@ -7,6 +7,7 @@ to 0.01 %, and the day, the accounting comparison and the quality signals must f
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 from benchmarks.reference import hj212 as ref212
@@ -163,6 +165,22 @@ def test_a_simulated_day_over_tcp_gives_the_hourly_co2_of_what_was_sent(
     # Stack 1's SO2 fault (10:00-12:00 local) was substituted by the HJ 75 rule.
     so2 = svc.get_json("/v1/cems/sim-stack-001/hourly", code="a21026", **window)["hours"]
     assert [h["rule"] for h in so2[10:12]] == ["hj75_short_gap"] * 2
+    # Sites of every kind in one list, and the stack's newest hour through the stream routes.
+    sites = svc.get_json("/v1/sites", kind="cems")["items"]
+    assert [s["id"] for s in sites] == [f"sim-stack-{i:03d}" for i in range(STACKS)]
+    assert "sim-stack-001/a05001" in sites[1]["streams"]
+    last_hour = svc.get_json(sites[1]["links"]["latest"].split("?")[0], product="cems/hour")
+    hours = svc.get_json("/v1/cems/sim-stack-001/hourly", code="a05001", **window)["hours"]
+    assert last_hour["time"] == hours[-1]["hour_start"]
+    assert last_hour["values"]["mass"] == pytest.approx(hours[-1]["mass"])
+    with svc.client() as c:
+        r = c.get("/v1/cems/sim-stack-001/hourly", params={**window, "format": "parquet"})
+    table = pl.read_parquet(io.BytesIO(r.content))
+    assert table.height == len(svc.get_json("/v1/cems/sim-stack-001/hourly", **window)["hours"])
+    assert table.schema["quality"] == pl.List(pl.String), "lists stay lists in Parquet"
+    assert (
+        table.filter(pl.col("code") == "a21026")["rule"].to_list()[10:12] == ["hj75_short_gap"] * 2
+    )
     quality = svc.get_json("/v1/cems/sim-stack-001/quality", **window)
     counts_by_code = {v["code"]: v["counts"] for v in quality["variables"]}
     assert counts_by_code["a05001"]["calibration"] == 1

@@ -75,6 +75,9 @@ def service_config(
         f'[storage]\ndata_dir = "{path / "data"}"',
         "[journal]\npartitions = 4",
         "[rollups]\nenabled = false",
+        # Polls every 5 simulated minutes at 60x: a 15 s stall of this shared machine would be a
+        # 15-minute gap. Interpolate across up to 30 minutes.
+        "[products.meters_interval]\nmax_gap_s = 1800.0",
         "[connectors.meter_simulator]\nenabled = false",
         "[connectors.cems_simulator]\nenabled = false",
         "[ec.simulator]\nenabled = false",
@@ -86,7 +89,7 @@ def service_config(
         lines += [
             "[[connectors.modbus.gateways]]",
             f'name = "{g["name"]}"\nhost = "{g["host"]}"\nport = {g["port"]}',
-            "connections = 4\ntimeout_s = 30.0\ndead_after = 2",
+            "connections = 4\ntimeout_s = 30.0\ndead_after = 3",
         ]
         for d in g["devices"]:  # type: ignore[attr-defined]
             lines += [

@@ -18,6 +18,7 @@ import pytest
 from carbonstream.backends import open_journal
 from carbonstream.bootstrap import prepare_data_dir
 from carbonstream.config import Config, load_config
+from storage.alerts import AlertStore
 from storage.journal import JournalEntry
 from storage.metadata import MetadataDB
 from storage.object_store import ObjectStoreLocation
@@ -47,6 +48,13 @@ utc_offset = "+08:00"
 chunk_entities = 4
 [connectors.meter_simulator]
 enabled = false
+[[alerts.rules]]
+id = "busy-meters"
+product = "meters/interval"
+variable = "consumption"
+subject = "m00*"
+threshold = 0.55
+clear = 0.45
 """
 
 
@@ -220,6 +228,9 @@ def store_contents(directory: Path) -> dict[str, Any]:
     db = MetadataDB(layout.metadata_db)
     out["dead_letters"] = sorted((d["id"], d["reason"]) for d in db.dead_letters(limit=10_000))
     db.close()
+    alerts = AlertStore(layout.metadata_db)
+    out["alert_history"] = alerts.history()
+    alerts.close()
     return out
 
 

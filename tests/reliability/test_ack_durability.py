@@ -26,6 +26,7 @@ from carbonstream.bootstrap import prepare_data_dir
 from carbonstream.config import load_config
 from storage.metadata import MetadataDB
 from storage.products import METERS_AXIS
+from storage.tokens import TokenStore
 from tests.conftest import free_port
 from tests.reliability.harness import (
     START,
@@ -55,14 +56,18 @@ def batches(seed: int) -> list[bytes]:
     return out
 
 
-def data_dir(path: Path, deployment: str = "") -> Path:
+def data_dir(path: Path, deployment: str = "") -> tuple[Path, str]:
+    """A prepared data directory and an ingest token of it."""
     path.mkdir()
     config = load_config(write_config(path, deployment), environ={})
     prepare_data_dir(config)
     db = MetadataDB(config.storage.layout.metadata_db)
     db.register_streams(METERS_AXIS, {m: {} for m in METERS})
     db.close()
-    return path
+    tokens = TokenStore(config.storage.layout.metadata_db)
+    token = tokens.create("sender", ["ingest"])
+    tokens.close()
+    return path, token
 
 
 @contextmanager
@@ -102,7 +107,11 @@ def api(directory: Path, crash_at: str | None) -> Iterator[tuple[subprocess.Pope
 
 
 def push_all(
-    directory: Path, bodies: list[bytes], crashes: list[str | None], rng: random.Random
+    directory: Path,
+    token: str,
+    bodies: list[bytes],
+    crashes: list[str | None],
+    rng: random.Random,
 ) -> int:
     """Pushes every body until each has a 202, restarting the API whenever it dies; returns how
     many times the API died."""
@@ -112,7 +121,9 @@ def push_all(
     while pending:
         with (
             api(directory, next(schedule, None)) as (proc, url),
-            httpx.Client(base_url=url, timeout=10) as c,
+            httpx.Client(
+                base_url=url, timeout=10, headers={"Authorization": f"Bearer {token}"}
+            ) as c,
         ):
             kill_at = time.monotonic() + rng.uniform(0.3, 1.5) if rng.random() < 0.3 else None
             while pending:
@@ -139,12 +150,12 @@ def test_acknowledged_data_survives_and_resent_data_is_not_doubled(
 ) -> None:
     """On the local journal and on Kafka (each directory with a topic of its own)."""
     bodies = batches(seed)
-    reference = data_dir(tmp_path / "reference", deployment_toml(request, journal))
-    assert push_all(reference, bodies, [], random.Random(0)) == 0 or True
-    crashed = data_dir(tmp_path / "crashed", deployment_toml(request, journal))
+    reference, ref_token = data_dir(tmp_path / "reference", deployment_toml(request, journal))
+    push_all(reference, ref_token, bodies, [], random.Random(0))
+    crashed, token = data_dir(tmp_path / "crashed", deployment_toml(request, journal))
     rng = random.Random(seed)
     crashes = [f"push.after_append:{rng.randint(1, 20)}" for _ in range(3)]
-    deaths = push_all(crashed, bodies, crashes, rng)
+    deaths = push_all(crashed, token, bodies, crashes, rng)
     assert deaths >= 3, f"seed {seed}: the API died only {deaths} times"
 
     for d in (reference, crashed):

@@ -47,6 +47,7 @@ def test_flow_killed_repeatedly_converges_to_the_uninterrupted_store(
     expected = store_contents(reference)
     assert any(k.startswith("meters/interval/consumption/c/") for k in expected), "data stored"
     assert any(k.startswith("entities/month/co2/c/") for k in expected), "roll-ups stored"
+    assert len(expected["alert_history"]) >= 4, "alerts fired and resolved"
 
     # Early points, so that each run still has work left when it is killed.
     kills = [

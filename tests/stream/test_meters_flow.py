@@ -25,11 +25,13 @@ from benchmarks.reference.meters import interval_consumption
 from carbonstream.bootstrap import prepare_data_dir
 from carbonstream.config import Config
 from carbonstream.products import meters_interval_spec
+from storage.alerts import AlertStore
 from storage.factors import seed_table_text
 from storage.journal import Journal, JournalEntry
 from storage.metadata import MetadataDB
 from storage.records import METER_READINGS, encode_meter_readings
 from storage.zarr_store import ProductReader, ProductStore
+from stream.alert_state import RuleState, observe
 from stream.dataflow import build_dataflow
 
 S = 10**9
@@ -62,6 +64,13 @@ rollover = 1000.0
 [[streams.meters]]
 id = "m09"
 region = "CN-East"
+[[alerts.rules]]
+id = "m05-high"
+product = "meters/interval"
+variable = "consumption"
+subject = "m05"
+threshold = 0.8
+clear = 0.6
 """
 )
 
@@ -219,6 +228,26 @@ def check_store(config: Config, sc: Scenario) -> None:
     counts = db.dead_letter_counts()
     assert {reason: n for (_, reason), n in counts.items()} == sc.letters
     db.close()
+    check_alerts(config, expected["m05"], spec.origin_ns, slot0)
+
+
+def check_alerts(config: Config, m05: dict[str, np.ndarray], origin_ns: int, slot0: int) -> None:
+    """The alert history equals the rule applied to the closed periods of the reference (the last
+    period of m05 is still open when the input ends: it is not judged)."""
+    (rule,) = config.alerts.rules
+    st = RuleState(rule.fingerprint())
+    expected = []
+    periods = np.flatnonzero(np.isfinite(m05["consumption"]))
+    for j in periods[:-1]:
+        start = origin_ns + (slot0 + int(j)) * STEP
+        for e in observe(
+            rule, "m05", st, slot0 + int(j), start, float(m05["consumption"][j]), STEP
+        ):
+            expected.append((e.alert_id, e.transition, e.rule_id, e.subject, e.period_ns))
+    assert len(expected) >= 2, "the scenario crosses the threshold"
+    store = AlertStore(config.storage.layout.metadata_db)
+    assert store.history() == sorted(expected)
+    store.close()
 
 
 @pytest.fixture

@@ -88,10 +88,15 @@ pub(crate) fn scan(b: &[u8]) -> Scan {
     }
     let end = declared + OVERHEAD;
     if b.len() >= end && &b[end - 2..end] == b"\r\n" {
+        // A frame that fails its CRC is known to be broken, so a `##` inside it is believed to
+        // start the next frame (as in the fallbacks below): only the bytes before it are
+        // dropped. Otherwise a cut-off frame whose declared end happens to fall on the CRLF of
+        // a later frame would swallow the valid frames in between.
+        let consume = find(&b[6..end - 2], b"##").map_or(end, |h| h + 6);
         let field = &b[end - 6..end - 2];
         let Some(found) = parse_crc_field(field) else {
             return Scan::Bad {
-                consume: end,
+                consume,
                 error: FrameError::BadCrcField {
                     field: RawField::new(field),
                 },
@@ -100,7 +105,7 @@ pub(crate) fn scan(b: &[u8]) -> Scan {
         let expected = crc16(&b[6..end - 6]);
         if expected != found {
             return Scan::Bad {
-                consume: end,
+                consume,
                 error: FrameError::CrcMismatch { expected, found },
             };
         }

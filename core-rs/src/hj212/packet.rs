@@ -40,11 +40,15 @@ pub struct Packet<'a> {
 }
 
 fn number(key: &'static str, value: &str, max: u32) -> Result<u32, PacketError> {
+    // Accumulate only once the field is known to be at most 5 digits: a longer one (a logger
+    // repeating digits) would overflow the u32 (a panic in debug builds).
     let ok = !value.is_empty() && value.len() <= 5 && value.bytes().all(|c| c.is_ascii_digit());
-    let v = value
-        .bytes()
-        .fold(0u32, |acc, d| acc * 10 + u32::from(d.wrapping_sub(b'0')));
-    match ok.then_some(v) {
+    let v = ok.then(|| {
+        value
+            .bytes()
+            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+    });
+    match v {
         Some(v) if v <= max => Ok(v),
         _ => Err(PacketError::BadNumber {
             key,

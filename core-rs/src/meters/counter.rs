@@ -132,11 +132,16 @@ pub struct IntervalCells {
     pub coverage: Vec<f32>,
     /// Last register reading that fell inside the period, NaN when none did.
     pub reading: Vec<f64>,
+    /// The period is closed: the meter has read past it, so this value is final. Otherwise it
+    /// is the still-open period so far (it only grows). Alerts judge closed periods: a partial
+    /// value depends on how readings happened to be batched, a final one does not.
+    pub closed: Vec<bool>,
 }
 
 impl IntervalCells {
-    fn push(&mut self, stream: u32, slot: i64, acc: &OpenPeriod, step_ns: i64) {
+    fn push(&mut self, stream: u32, slot: i64, acc: &OpenPeriod, step_ns: i64, closed: bool) {
         let covered = acc.covered_ns > 0;
+        self.closed.push(closed);
         self.stream.push(stream);
         self.slot.push(slot);
         self.consumption
@@ -274,7 +279,7 @@ impl IntervalIntegrator {
             }
             if let Some(s) = state {
                 if open_touched {
-                    cells.push(meter, s.open.slot, &s.open, self.grid.step_ns());
+                    cells.push(meter, s.open.slot, &s.open, self.grid.step_ns(), false);
                 }
                 self.meters.insert(meter, s);
             }
@@ -387,7 +392,7 @@ impl IntervalIntegrator {
             return;
         }
         if *open_touched {
-            cells.push(meter, s.open.slot, &s.open, self.grid.step_ns());
+            cells.push(meter, s.open.slot, &s.open, self.grid.step_ns(), true);
         }
         s.open = OpenPeriod::empty(slot);
         *open_touched = false;

@@ -11,7 +11,8 @@ use super::boundary::compute;
 use crate::grid::Grid;
 use crate::meters::{CounterRules, GroupSums, IntervalIntegrator as Core, Rows, grouped_nansum};
 
-/// Cells touched by a batch: (stream, slot, consumption, co2, coverage, reading), one row per cell.
+/// Cells touched by a batch: (stream, slot, consumption, co2, coverage, reading, closed), one
+/// row per cell.
 type CellArrays<'py> = (
     Bound<'py, PyArray1<u32>>,
     Bound<'py, PyArray1<i64>>,
@@ -19,6 +20,7 @@ type CellArrays<'py> = (
     Bound<'py, PyArray1<f64>>,
     Bound<'py, PyArray1<f32>>,
     Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<bool>>,
 );
 
 /// Incremental counter integration for the meters of one partition (see `meters::counter`).
@@ -88,6 +90,7 @@ impl IntervalIntegrator {
             cells.co2.into_pyarray(py),
             cells.coverage.into_pyarray(py),
             cells.reading.into_pyarray(py),
+            cells.closed.into_pyarray(py),
         );
         Ok((arrays, status.into_pyarray(py)))
     }

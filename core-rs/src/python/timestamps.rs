@@ -10,7 +10,8 @@ use crate::timestamps::{TimestampError, parse_column};
 type NsAndErrors<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<u8>>);
 
 /// (epoch ns, error codes) of a column given as one UTF-8 buffer and Arrow-style offsets;
-/// error 0 = parsed, 1 = not ISO 8601, 2 = no UTC offset, 3 = a field out of range.
+/// error 0 = parsed, 1 = not ISO 8601, 2 = no UTC offset, 3 = a field out of range (or an
+/// instant beyond int64 nanoseconds).
 #[pyfunction]
 fn parse_iso8601<'py>(
     py: Python<'py>,

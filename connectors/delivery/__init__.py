@@ -1,0 +1,1 @@
+"""Outbound edges: alert deliveries to the systems that subscribe (webhooks, MQTT)."""
