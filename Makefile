@@ -11,7 +11,7 @@ DEPS   := $(VENV)/.deps-installed
 BUILT  := $(VENV)/.core-built
 RUST_SOURCES := $(shell find core-rs/src -name '*.rs') core-rs/Cargo.toml Cargo.toml Cargo.lock
 
-.PHONY: help install browser run test test-rust test-python test-servers lint fmt bench lock clean
+.PHONY: help install system-packages run test test-rust test-python test-servers lint fmt bench lock clean
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -27,15 +27,18 @@ $(BUILT): $(DEPS) $(RUST_SOURCES) pyproject.toml
 
 install: $(BUILT) ## virtual environment + pinned dependencies + release build of the Rust core
 
-# The dashboard test drives Debian's chromium (Playwright cannot download a browser here).
-CHROMIUM := /usr/bin/chromium
+# Debian packages the tests run for real: chromium (the dashboard test; Playwright cannot
+# download a browser here) and mosquitto (the MQTT alert delivery test).
+CHROMIUM  := /usr/bin/chromium
+MOSQUITTO := /usr/sbin/mosquitto
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
-$(CHROMIUM):
+$(CHROMIUM) $(MOSQUITTO):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+	$(APT_INSTALL) chromium mosquitto
 
-browser: $(CHROMIUM) ## Debian's chromium for the dashboard test (apt-get, only when missing)
+system-packages: $(CHROMIUM) $(MOSQUITTO) ## Debian packages the tests need (chromium, mosquitto; apt-get, only when missing)
 
 run: install ## start carbonstream (ingest, flow, API on http://127.0.0.1:8000) with the default config
 	$(BIN)/carbonstream run
@@ -45,7 +48,7 @@ test: install lint test-rust test-python ## everything CI checks
 test-rust: ## Rust tests (no Python interpreter linked: the bindings are behind a feature)
 	cargo test --workspace --quiet
 
-test-python: install browser test-servers ## pytest: unit, property and end-to-end tests
+test-python: install system-packages test-servers ## pytest: unit, property and end-to-end tests
 	$(BIN)/pytest -q
 
 # The scale-out tests start real servers on loopback (tests/servers.py): PostgreSQL from Debian's

@@ -10,7 +10,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from storage.errors import StorageUnavailable
+
 MEDIA_TYPE = "application/problem+json"
+STORAGE_RETRY_AFTER_S = 10
+"""What a refused sender is told to wait before re-sending (Retry-After)."""
 
 
 class Problem(Exception):
@@ -20,6 +24,18 @@ class Problem(Exception):
         self.title = title
         self.detail = detail
         self.extra = extra
+
+
+def storage_problem(exc: StorageUnavailable) -> Problem:
+    """503 for data the disk refused: nothing was stored, so nothing is acknowledged; the sender
+    keeps the data and re-sends it after Retry-After (a re-sent push is not doubled)."""
+    return Problem(
+        503,
+        exc.title.capitalize(),
+        f"{exc}; nothing of this request was acknowledged, send it again later",
+        reason=f"storage_{exc.reason}",
+        retry_after_s=STORAGE_RETRY_AFTER_S,
+    )
 
 
 def _render(status: int, title: str, detail: Any, instance: str, **extra: Any) -> Response:
@@ -38,6 +54,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
         return _render(exc.status, exc.title, exc.detail, request.url.path, **exc.extra)
+
+    @app.exception_handler(StorageUnavailable)
+    async def _storage(request: Request, exc: StorageUnavailable) -> Response:
+        request.app.state.carbonstream.note_refusal(exc)
+        p = storage_problem(exc)
+        response = _render(p.status, p.title, p.detail, request.url.path, **p.extra)
+        response.headers["Retry-After"] = str(STORAGE_RETRY_AFTER_S)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -9,10 +9,13 @@ from typing import Any
 from api.state import ApiState
 from api.timeparams import iso
 from carbonstream.roles import ROLES
+from storage.errors import check_space, disk_state
 from storage.metadata import STATUS_ROLE, STATUS_ZARR
 
 HEARTBEAT_STALE_S = 10.0
-LAG_DEGRADED_S = 60.0
+REFUSAL_RECENT_S = 10.0
+"""A write the disk refused this long ago still makes the service unhealthy: a disk that is
+full again a moment after a file was deleted must not look healthy in between."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class Health:
 def assess(state: ApiState) -> Health:
     now = time.time_ns()
     problems: list[str] = []
+    storage = _storage(state, now, problems)
 
     beats = state.db.status(STATUS_ROLE)
     roles: dict[str, Any] = {}
@@ -38,14 +42,19 @@ def assess(state: ApiState) -> Health:
         alive = age < HEARTBEAT_STALE_S
         roles[role] = {"alive": alive, "pid": value.get("pid"), "heartbeat_age_s": round(age, 3)}
         if not alive:
-            problems.append(f"{role} role silent for {age:.0f} s")
+            # A full or read-only disk also stops heartbeats being recorded: say so.
+            why = " (its heartbeats cannot be stored either)" if storage["problem"] else ""
+            problems.append(f"{role} role silent for {age:.0f} s{why}")
 
     parts = state.journal.status()
     oldest = [p.oldest_unconsumed_ingest_ns for p in parts if p.oldest_unconsumed_ingest_ns]
     lag_s = (now - min(oldest)) / 1e9 if oldest else 0.0
     lag_records = sum(p.lag for p in parts)
-    if lag_s > LAG_DEGRADED_S:
-        problems.append(f"journal lag {lag_s:.0f} s")
+    max_lag_s = state.config.flow.max_lag_s
+    if lag_s > max_lag_s:
+        problems.append(
+            f"journal lag {lag_s:.0f} s (over {max_lag_s:g} s): the flow is behind its inputs"
+        )
 
     writes = [v for (_, _), (v, _) in state.db.status(STATUS_ZARR).items()]
     last_write = max((int(w["flushed_ns"]) for w in writes), default=None)
@@ -59,9 +68,11 @@ def assess(state: ApiState) -> Health:
             "uptime_s": round((now - state.started_ns) / 1e9, 3),
         },
         "roles": roles,
+        "storage": storage,
         "journal": {
             "lag_records": lag_records,
             "lag_seconds": round(lag_s, 3),
+            "max_lag_seconds": max_lag_s,
             "partitions": [
                 {"partition": p.partition, "head": p.head, "consumed": p.consumed, "lag": p.lag}
                 for p in parts
@@ -73,3 +84,31 @@ def assess(state: ApiState) -> Health:
         },
     }
     return Health(not problems, body)
+
+
+def _storage(state: ApiState, now: int, problems: list[str]) -> dict[str, Any]:
+    """The data directory's disk (read-only, free space against the reserve) and the last write
+    it refused in this process; a problem naming the disk when ingest cannot store data."""
+    data_dir = state.layout.data_dir
+    reserve = state.config.storage.min_free_bytes
+    disk = disk_state(data_dir)
+    problem = None
+    refused = check_space(data_dir, max(reserve, 1), probe=True)
+    if refused is not None:
+        problem = str(refused)
+    elif state.last_refusal is not None and (now - state.last_refusal[0]) / 1e9 < REFUSAL_RECENT_S:
+        problem = f"{state.last_refusal[1]} ({(now - state.last_refusal[0]) / 1e9:.0f} s ago)"
+    if problem is not None:
+        problems.insert(0, problem)
+    last = state.last_refusal
+    return {
+        "path": str(data_dir),
+        "read_only": disk.read_only,
+        "free_bytes": disk.free_bytes,
+        "total_bytes": disk.total_bytes,
+        "reserve_bytes": reserve,
+        "problem": problem,
+        "last_refusal": None
+        if last is None
+        else {"time": iso(last[0]), "reason": last[1].reason, "detail": str(last[1])},
+    }

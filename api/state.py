@@ -13,8 +13,10 @@ from fastapi import Depends, Request
 from api.latest import LatestCache
 from carbonstream.backends import open_journal
 from carbonstream.config import Config
+from carbonstream.metrics import STORAGE_REFUSED
 from carbonstream.products import cems_specs, ec_flux_specs, entity_specs, meters_interval_spec
 from storage.alerts import AlertStore
+from storage.errors import StorageUnavailable
 from storage.journal_backend import JournalBackend
 from storage.layout import DataLayout
 from storage.metadata import MetadataDB
@@ -40,6 +42,8 @@ class ApiState:
     latest: LatestCache = field(init=False)
     _meter_ids: set[str] = field(default_factory=set)
     pid: int = field(default_factory=os.getpid)
+    last_refusal: tuple[int, StorageUnavailable] | None = None
+    """When (UTC ns) and why the disk last refused a write of this process, for /health."""
 
     @classmethod
     def open(cls, config: Config) -> ApiState:
@@ -88,6 +92,11 @@ class ApiState:
 
     def __post_init__(self) -> None:
         self.latest = LatestCache(self.db)
+
+    def note_refusal(self, exc: StorageUnavailable) -> None:
+        """Counts a write the disk refused (the data was not acknowledged) and remembers it."""
+        STORAGE_REFUSED.labels("api", exc.reason).inc()
+        self.last_refusal = (time.time_ns(), exc)
 
     def close(self) -> None:
         self.db.close()

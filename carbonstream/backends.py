@@ -24,7 +24,7 @@ def open_journal(config: Config) -> JournalBackend:
         from storage.kafka_journal import KafkaJournal
 
         return KafkaJournal(j.kafka, j.partitions, j.durability, layout.metadata_db)
-    return Journal(layout.journal_dir, j.partitions, j.durability)
+    return Journal(layout.journal_dir, j.partitions, j.durability, config.storage.min_free_bytes)
 
 
 def journal_readers(config: Config) -> Callable[[int], JournalReaderBackend]:

@@ -74,8 +74,8 @@ def _init_recovery(config: Config) -> None:
     directory = config.storage.layout.recovery_dir
     if directory.exists():
         return
-    # Made aside and renamed into place: the processes of a cluster start at once, and only
-    # one complete directory may win.
+    # Every role prepares the data directory at start, at the same moment under `run`: each
+    # builds its own copy and the first rename wins (two in one directory collide in SQLite).
     tmp = directory.with_name(f"{directory.name}.init-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

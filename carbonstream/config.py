@@ -75,6 +75,14 @@ class StorageSettings(Section):
         description="Keep the Zarr store on S3-compatible object storage instead of data_dir "
         "(array growth is then locked in the PostgreSQL metadata database when there is one).",
     )
+    min_free_bytes: int = Field(
+        64 << 20,
+        ge=0,
+        description="Free space kept in reserve on the data directory's filesystem: below it, "
+        "ingest refuses new data (HTTP 503, HJ 212 without answer, so senders keep and re-send "
+        "it) and /health reports the disk, while the dataflow may still use half of it to store "
+        "what was already acknowledged. 0: refuse only when the disk is really full.",
+    )
 
     @property
     def layout(self) -> DataLayout:
@@ -177,6 +185,13 @@ class FlowSettings(Section):
         le=4096,
         description="Zarr writer partitions. Each chunk row-block belongs to exactly one, so one "
         "writer owns each chunk.",
+    )
+    max_lag_s: float = Field(
+        60.0,
+        gt=0,
+        description="/health reports the service degraded (503) when the oldest journal record "
+        "the flow has not yet processed is older than this. Inputs faster than the flow are "
+        "kept in the journal meanwhile (up to storage.min_free_bytes), never dropped.",
     )
     future_tolerance_s: float = Field(
         300.0,
@@ -328,10 +343,32 @@ class RollupSettings(Section):
         return sign * (hours * 3600 + minutes * 60) * 1_000_000_000
 
 
+class MqttSettings(Section):
+    enabled: bool = Field(False, description="Publish alert events to an MQTT broker.")
+    host: str = Field("127.0.0.1", description="Broker host.")
+    port: int = Field(1883, ge=1, le=65_535, description="Broker port (8883 with TLS).")
+    topic_prefix: str = Field(
+        "carbonstream/alerts",
+        pattern=r"^[^+#\x00]+$",
+        description="Events go to <prefix>/<severity>/<rule>/<subject> (no + or #).",
+    )
+    qos: Literal[0, 1, 2] = Field(
+        1, description="MQTT QoS of the events; 1 or 2 for at-least-once delivery."
+    )
+    client_id: str = Field("carbonstream-alerts", description="MQTT client id.")
+    username: str | None = Field(None, description="Broker user name, if it needs one.")
+    password: str | None = Field(None, description="Broker password (prefer the environment).")
+    tls: bool = Field(False, description="Connect with TLS (system CA certificates).")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keep-alive interval.")
+
+
 class AlertsSettings(Section):
     rules: list[AlertRule] = Field(
         default_factory=list,
         description="Alert rules ([[alerts.rules]] tables; more can be added through the API).",
+    )
+    mqtt: MqttSettings = Field(
+        default_factory=MqttSettings, description="MQTT publishing of alert events (optional)."
     )
 
     @field_validator("rules")

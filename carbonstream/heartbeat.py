@@ -34,11 +34,18 @@ class Heartbeat:
         )
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.wait(self._interval):
             try:
                 self.beat()
-            except Exception:  # a busy database must not kill the role; the next beat retries
-                log.warning("heartbeat write failed", exc_info=True)
+            except Exception as exc:  # a busy or full database must not kill the role
+                if not failing:  # once per outage, not every beat
+                    log.warning("heartbeat write failed (retrying quietly): %s", exc)
+                failing = True
+            else:
+                if failing:
+                    log.warning("heartbeat written again")
+                failing = False
 
     def stop(self) -> None:
         self._stop.set()

@@ -25,6 +25,12 @@ INGEST_REJECTED = Counter(
     "Rows refused at ingest (never journaled), by source and reason.",
     ["source", "reason"],
 )
+STORAGE_REFUSED = Counter(
+    "carbonstream_storage_refused_writes",
+    "Writes the disk refused (reason: full, read_only, io_error), by component. Ingest "
+    "components did not acknowledge that data (senders re-send it); the dataflow retries.",
+    ["component", "reason"],
+)
 FLOW_RECORDS = Counter(
     "carbonstream_flow_journal_records",
     "Journal records read by the dataflow (replays after a restart count again).",
@@ -108,6 +114,12 @@ ALERT_TRANSITIONS = Counter(
     "carbonstream_alert_transitions",
     "Alert transitions recorded (firing, resolved), by rule.",
     ["rule", "transition"],
+)
+MQTT_PUBLISHED = Counter(
+    "carbonstream_mqtt_events",
+    "Alert events published to MQTT, by outcome (delivered: acknowledged by the broker; "
+    "retried: not acknowledged, sent again).",
+    ["outcome"],
 )
 WEBHOOK_DELIVERIES = Counter(
     "carbonstream_webhook_deliveries",

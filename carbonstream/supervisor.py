@@ -151,4 +151,7 @@ def _forget_process(pid: int) -> None:
     """Drops a dead child's live gauges from the shared metrics directory."""
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(pid)
+    try:
+        multiprocess.mark_process_dead(pid)
+    except OSError as exc:  # a full or read-only disk must not end the supervisor
+        log.warning("could not drop the metrics files of pid %d: %s", pid, exc)

@@ -13,6 +13,7 @@ from connectors.hj212.connector import start_hj212
 from connectors.simulators.ec_towers import run_ec_simulator
 from connectors.simulators.meter_fleet_connector import run_meter_simulator
 from storage.alerts import AlertStore
+from storage.errors import StorageUnavailable
 from storage.journal_backend import JournalBackend
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,11 @@ async def _main(config: Config) -> int:
             run_webhooks(AlertStore(config.storage.layout.metadata_db)), name="webhooks"
         )
     )
+    if config.alerts.mqtt.enabled:
+        from connectors.delivery.mqtt import run_mqtt
+
+        store = AlertStore(config.storage.layout.metadata_db)
+        tasks.append(asyncio.create_task(run_mqtt(config.alerts.mqtt, store), name="mqtt"))
     if config.connectors.modbus.enabled:
         from connectors.modbus.connector import run_modbus
 
@@ -70,7 +76,11 @@ async def _trim_forever(journal: JournalBackend, config: Config) -> None:
     window_ns = int(config.journal.dedupe_window_s * 1e9)
     while True:
         await asyncio.sleep(TRIM_EVERY_S)
-        deleted = await asyncio.to_thread(journal.trim, retention_ns, window_ns)
+        try:
+            deleted = await asyncio.to_thread(journal.trim, retention_ns, window_ns)
+        except StorageUnavailable as exc:  # deleting needs room in the WAL too; next time
+            log.warning("journal: trimming failed: %s", exc)
+            continue
         if deleted:
             log.info("journal: trimmed %d consumed records", deleted)
 

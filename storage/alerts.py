@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from storage.alert_rules import AlertRule
-from storage.database import DbLocation, open_db
+from storage.database import DbLocation, open_db, rollback, storage_errors
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alert_rules (
@@ -49,6 +49,10 @@ CREATE TABLE IF NOT EXISTS webhooks (
     failures        INTEGER NOT NULL DEFAULT 0,
     next_attempt_ns INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT
+);
+CREATE TABLE IF NOT EXISTS delivery_cursors (
+    name TEXT PRIMARY KEY,    -- a delivery channel (e.g. 'mqtt')
+    seq  INTEGER NOT NULL     -- every event up to here is delivered
 );
 CREATE TABLE IF NOT EXISTS rule_states (
     key   TEXT PRIMARY KEY,  -- rule id | subject (rules evaluated outside the dataflow)
@@ -107,6 +111,7 @@ class AlertEvent:
 
 class AlertStore:
     def __init__(self, location: DbLocation) -> None:
+        self.path = location
         self._conn = open_db(location)
         self._lock = threading.Lock()
         with self._lock:
@@ -155,7 +160,7 @@ class AlertStore:
         """Stores transitions not stored before; returns those that were new."""
         new: list[AlertEvent] = []
         now = time.time_ns()
-        with self._lock:
+        with self._lock, storage_errors(self.path):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 for e in events:
@@ -203,9 +208,26 @@ class AlertStore:
                     )
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback(self._conn)
                 raise
         return new
+
+    # -- delivery channels other than webhooks -------------------------------------------------
+
+    def cursor(self, name: str) -> int | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT seq FROM delivery_cursors WHERE name = ?", (name,)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_cursor(self, name: str, seq: int) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO delivery_cursors (name, seq) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+                (name, seq),
+            )
 
     # -- state of rules evaluated outside the dataflow ------------------------------------------
 

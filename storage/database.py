@@ -9,12 +9,16 @@ dedupe index) have one implementation.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
+from storage import errors
 from storage.postgres import PgConnection, is_postgres_url
 from storage.sqlite import Durability, connect
+from storage.sqlite import rollback as sqlite_rollback
 
 DbLocation = Path | str
 """A SQLite file, or a `postgresql://user:password@host:port/dbname` URL."""
@@ -50,6 +54,25 @@ def open_db(location: DbLocation, durability: Durability = "fsync") -> DbConnect
     path.parent.mkdir(parents=True, exist_ok=True)
     conn: sqlite3.Connection = connect(path, durability)
     return conn
+
+
+def rollback(conn: DbConnection) -> None:
+    """Rolls back the open transaction, if any, without hiding the error that led here (SQLite
+    may have rolled back by itself; PostgreSQL refuses nothing but a lost connection)."""
+    if isinstance(conn, sqlite3.Connection):
+        sqlite_rollback(conn)
+    elif isinstance(conn, PgConnection):
+        conn.rollback()
+    else:
+        conn.execute("ROLLBACK")
+
+
+def storage_errors(location: DbLocation) -> AbstractContextManager[None]:
+    """The disk's refusals of a SQLite file as `StorageUnavailable` (storage/errors.py). A
+    PostgreSQL server's disk is not this host's to inspect: its errors pass unchanged."""
+    if is_postgres_url(location):
+        return contextlib.nullcontext()
+    return errors.storage_errors(Path(location))
 
 
 def describe(location: DbLocation) -> str:

@@ -23,7 +23,7 @@ from importlib import resources
 import numpy as np
 import numpy.typing as npt
 
-from storage.database import DbLocation, open_db
+from storage.database import DbLocation, open_db, rollback
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS factor_versions (
@@ -138,7 +138,7 @@ class FactorTable:
                 )
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback(self._conn)
                 raise
         return int(version)
 

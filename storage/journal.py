@@ -14,6 +14,7 @@ are never reused, even after the table has been trimmed empty.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -22,7 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.sqlite import Durability, connect
+from storage.errors import check_space, storage_errors
+from storage.sqlite import Durability, connect, rollback
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -103,12 +105,24 @@ def partition_for(key: str, partitions: int) -> int:
 
 
 class Journal:
-    """All partitions of a local journal directory. Safe to share between threads of one process."""
+    """All partitions of a local journal directory. Safe to share between threads of one process.
 
-    def __init__(self, directory: Path, partitions: int, durability: Durability = "fsync") -> None:
+    A write the disk refuses raises `StorageUnavailable` (nothing of it is stored), and so does
+    any append while less than `min_free_bytes` are free: the reserve keeps room for the dataflow
+    to store what was already acknowledged, instead of the journal taking the last byte.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        partitions: int,
+        durability: Durability = "fsync",
+        min_free_bytes: int = 0,
+    ) -> None:
         self.directory = directory
         self.partitions = partitions
         self._durability: Durability = durability
+        self._min_free_bytes = min_free_bytes
         directory.mkdir(parents=True, exist_ok=True)
         self._check_partition_count()
         self._conns: list[sqlite3.Connection] = []
@@ -130,9 +144,20 @@ class Journal:
                     "change on existing data"
                 )
         else:
-            tmp = meta.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"partitions": self.partitions}))
+            # Durable before any partition is used: after a power cut or a filesystem error an
+            # unsynced file can come back empty, and the partition count cannot be guessed.
+            # The temporary name is per process: every role prepares the directory at start.
+            tmp = meta.with_name(f"{meta.name}.{os.getpid()}.tmp")
+            with tmp.open("w") as f:
+                f.write(json.dumps({"partitions": self.partitions}))
+                f.flush()
+                os.fsync(f.fileno())
             tmp.replace(meta)
+            fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def path_of(self, partition: int) -> Path:
         return self.directory / f"p{partition:04d}.sqlite"
@@ -141,18 +166,24 @@ class Journal:
         return partition_for(key, self.partitions)
 
     def append(self, partition: int, entries: Sequence[JournalEntry]) -> list[int]:
-        """Appends `entries` in one transaction; they are durable when this returns."""
+        """Appends `entries` in one transaction; they are durable when this returns.
+
+        Raises `StorageUnavailable` when the disk is full (or below the reserve), read-only or
+        failing: then none of `entries` is stored and the caller must not acknowledge them."""
         if not entries:
             return []
+        refused = check_space(self.directory, self._min_free_bytes)
+        if refused is not None:
+            raise refused
         now = time.time_ns()
         conn = self._conns[partition]
-        with self._locks[partition]:
+        with self._locks[partition], storage_errors(self.path_of(partition)):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 offsets = [self._insert(conn, e, now) for e in entries]
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                rollback(conn)
                 raise
         return offsets
 
@@ -228,7 +259,7 @@ class Journal:
         now = time.time_ns()
         cutoff = now - retention_ns
         for p in range(self.partitions):
-            with self._locks[p]:
+            with self._locks[p], storage_errors(self.path_of(p)):
                 conn = self._conns[p]
                 conn.execute("DELETE FROM dedupe WHERE ingest_ns < ?", (now - dedupe_window_ns,))
                 row = conn.execute("SELECT min(prev_offset) FROM consumers").fetchone()
@@ -250,6 +281,7 @@ class JournalReader:
 
     def __init__(self, path: Path, partition: int) -> None:
         self.partition = partition
+        self._path = path
         # Progress writes are bookkeeping for lag and trimming, not data: no fsync needed.
         self._conn = connect(path, durability="os")
 
@@ -265,13 +297,15 @@ class JournalReader:
         return _head(self._conn)
 
     def commit_progress(self, consumer: str, next_offset: int) -> None:
-        self._conn.execute(
-            "INSERT INTO consumers (consumer, next_offset, prev_offset, updated_ns) "
-            "VALUES (?1, ?2, 0, ?3) "
-            "ON CONFLICT (consumer) DO UPDATE SET "
-            "prev_offset = consumers.next_offset, next_offset = ?2, updated_ns = ?3",
-            (consumer, next_offset, time.time_ns()),
-        )
+        """Records the consumer's snapshotted position; `StorageUnavailable` if the disk refuses."""
+        with storage_errors(self._path):
+            self._conn.execute(
+                "INSERT INTO consumers (consumer, next_offset, prev_offset, updated_ns) "
+                "VALUES (?1, ?2, 0, ?3) "
+                "ON CONFLICT (consumer) DO UPDATE SET "
+                "prev_offset = consumers.next_offset, next_offset = ?2, updated_ns = ?3",
+                (consumer, next_offset, time.time_ns()),
+            )
 
     def close(self) -> None:
         self._conn.close()

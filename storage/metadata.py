@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from storage.database import DbLocation, open_db
+from storage.database import DbLocation, open_db, rollback, storage_errors
 
 STATUS_ROLE = "role"
 """Status component of role heartbeats (key: role name)."""
@@ -100,13 +100,14 @@ class MetadataDB:
             self._conn.executescript(_SCHEMA)
 
     def _write(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
-        with self._lock:
+        """One transaction; `StorageUnavailable` when the disk refuses it."""
+        with self._lock, storage_errors(self.path):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 cur = self._conn.executemany(sql, rows)
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback(self._conn)
                 raise
             return cur.rowcount
 
@@ -124,7 +125,7 @@ class MetadataDB:
         Registration of an existing stream keeps its row; its attributes are updated when given.
         """
         now = time.time_ns()
-        with self._lock:
+        with self._lock, storage_errors(self.path):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 known = dict(
@@ -155,7 +156,7 @@ class MetadataDB:
                     next_idx += 1
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback(self._conn)
                 raise
         return {sid: int(known[sid]) for sid in streams}
 

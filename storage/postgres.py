@@ -27,6 +27,7 @@ written the same way in both. A schema script runs under the same lock, because 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -125,6 +126,13 @@ class PgConnection:
         with self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
             self._conn.execute(translate_schema(script).encode())
+
+    def rollback(self) -> None:
+        """Ends an open transaction, if any; a failure to do so (the server gone) is not raised
+        over the error that led here, and the next statement reports it."""
+        if self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.execute("ROLLBACK")
 
     def close(self) -> None:
         self._conn.close()

@@ -6,6 +6,7 @@ the short write-lock waits between processes into waits instead of errors.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Literal
@@ -38,3 +39,11 @@ def connect(
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[durability]}")
     return conn
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Rolls back if a transaction is still open. After SQLITE_FULL (and some I/O errors) SQLite
+    has already rolled back by itself; a second ROLLBACK would fail and hide the first error."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")

@@ -3,8 +3,11 @@
 Writes: a `ProductWriter` stages cell updates in whole-chunk blocks held in memory and writes each
 touched chunk whole on `flush`. Whole-chunk writes need no read-modify-write inside zarr, and since
 exactly one writer owns each chunk (the dataflow routes rows by chunk), no two processes ever
-write the same chunk. Zarr's LocalStore writes through a temporary file and a rename, so a crash
-never leaves a torn chunk.
+write the same chunk. Every file is written to a temporary name, synced, then renamed, and
+`flush` syncs the directories before it returns: a crash of the process, the machine or the disk
+(a filesystem turned read-only by an error) never leaves a torn or empty chunk, and what a flush
+wrote is on disk before the dataflow commits the epoch that produced it. A write the disk refuses
+raises (OSError) with nothing half-done; the next flush writes it again.
 
 Growth: arrays grow (never shrink) in whole chunks, under a file lock, because the shape lives in
 one metadata document shared by every writer. The new part of the time coordinate is written in
@@ -19,7 +22,11 @@ block that holds no data yet keep empty labels.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
 import time
+import uuid
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -32,7 +39,7 @@ import zarr
 
 from carbonstream.faults import crash_point
 from storage.metadata import MetadataDB
-from storage.object_store import StoreLocation, growth_lock, open_zarr_store
+from storage.object_store import ObjectStoreLocation, StoreLocation, growth_lock, open_zarr_store
 from storage.products import ProductSpec
 
 ZArray = zarr.Array[Any]
@@ -57,6 +64,78 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
+def _durable_put(path: Path, data: Any, exclusive: bool) -> None:
+    """Writes `data` under a temporary name, fsyncs it, renames it into place (zarr's own put
+    skips the fsync, so after a power cut or a filesystem error a renamed chunk can be empty)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        with tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if exclusive:
+            os.link(tmp, path)  # FileExistsError if it exists, as zarr expects
+            tmp.unlink()
+        else:
+            tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class _DurableLocalStore(zarr.storage.LocalStore):
+    """A LocalStore whose writes survive a crash of the machine: files are synced before their
+    rename, and `sync_dirs` makes the renames (and deletions) themselves durable."""
+
+    def __init__(self, root: Path | str, *, read_only: bool = False) -> None:
+        super().__init__(root, read_only=read_only)
+        self._dirs: set[Path] = set()
+        self._dirs_lock = threading.Lock()
+
+    def _touched(self, path: Path) -> None:
+        with self._dirs_lock:
+            d = path.parent
+            while d != self.root.parent.parent and d not in self._dirs:
+                self._dirs.add(d)  # new directories need their own parent synced too
+                d = d.parent
+
+    async def _set(self, key: str, value: Any, exclusive: bool = False) -> None:
+        if not self._is_open:
+            await self._open()
+        self._check_writable()
+        path = self.root / key
+        await asyncio.to_thread(_durable_put, path, value.as_buffer_like(), exclusive)
+        self._touched(path)
+
+    def set_sync(self, key: str, value: Any) -> None:
+        self._ensure_open_sync()
+        self._check_writable()
+        path = self.root / key
+        _durable_put(path, value.as_buffer_like(), False)
+        self._touched(path)
+
+    async def delete(self, key: str) -> None:
+        await super().delete(key)
+        self._touched(self.root / key)
+
+    def sync_dirs(self) -> None:
+        """fsyncs every directory written to since the last call; kept for the next call if
+        the disk refuses (the caller retries before committing anything)."""
+        with self._dirs_lock:
+            dirs = sorted(self._dirs, key=lambda d: len(d.parts), reverse=True)
+        for d in dirs:
+            if not d.exists():
+                continue
+            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        with self._dirs_lock:
+            self._dirs.difference_update(dirs)
+
+
 class ProductStore:
     """Opens, creates and grows the arrays of one product group."""
 
@@ -66,8 +145,18 @@ class ProductStore:
         self.root = root
         self.spec = spec
         self._lock_path = lock_dir / f"{root.name}.grow.lock"
-        self._store = open_zarr_store(root)
+        self._store = (
+            open_zarr_store(root)
+            if isinstance(root, ObjectStoreLocation)
+            else _DurableLocalStore(root)
+        )
         self._verified_time_len = 0
+
+    def sync(self) -> None:
+        """Makes every write of this store so far durable (see `_DurableLocalStore`; an object
+        store's put is durable when it returns, and has no directories)."""
+        if isinstance(self._store, _DurableLocalStore):
+            self._store.sync_dirs()
 
     def coordinate_names(self) -> tuple[str, ...]:
         return ("stream", *self.spec.stream_attrs)
@@ -312,6 +401,7 @@ class ProductWriter:
                 block.dirty = False
             for row_chunk in sorted({k[0] for k in dirty}):
                 labels_written += self._write_labels(row_chunk)
+        self.store.sync()
         self._evict()
         return FlushStats(dirty, labels_written, time.perf_counter() - started)
 
@@ -337,6 +427,11 @@ class ProductWriter:
     @property
     def dirty_chunks(self) -> int:
         return sum(1 for b in self._blocks.values() if b.dirty)
+
+    @property
+    def dirty_keys(self) -> list[tuple[int, int]]:
+        """(row block, time chunk) of the chunks the next flush writes."""
+        return [k for k, b in self._blocks.items() if b.dirty]
 
 
 class ProductReader:

@@ -27,6 +27,7 @@ from storage.metadata import MetadataDB
 from storage.products import ProductSpec
 from stream.alert_state import RuleState, heard, observe, silence
 from stream.items import CellBatch
+from stream.storage_wait import until_stored
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,9 @@ class _AlertPartition(StatelessSinkPartition[AlertEvent]):
         self._store = store
 
     def write_batch(self, items: list[AlertEvent]) -> None:
-        for e in self._store.record(items):
+        # A refused write waits and retries: alert transitions are never dropped.
+        stored = until_stored("flow.alerts", self._store.path, lambda: self._store.record(items))
+        for e in stored:
             ALERT_TRANSITIONS.labels(e.rule_id, e.transition).inc()
             log.info("alert %s: %s", e.transition, e.message)
 

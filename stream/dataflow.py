@@ -76,6 +76,8 @@ def build_dataflow(config: Config, stop_at_end: bool = False) -> Dataflow:
         specs,
         config.flow.sink_partitions,
         rolled_up,
+        # The flow may use half of the reserve ingest keeps (storage.min_free_bytes).
+        config.storage.min_free_bytes // 2,
     )
     owned = op.filter("owned_cells", cells, lambda b: b.product in specs)
     op.output("zarr", op.flat_map("route_by_chunk", owned, route), sink)

@@ -1,7 +1,8 @@
 """Bytewax sink storing dead letters in the metadata database and counting them.
 
 Letter ids are derived from the journal position of the bad record, so the rows a replay
-produces again are ignored by the database instead of doubled.
+produces again are ignored by the database instead of doubled. A disk that refuses the write
+makes the flow wait and retry (stream/storage_wait.py): a dead letter is never dropped.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from carbonstream.metrics import DEAD_LETTERS
 from storage.database import DbLocation
 from storage.metadata import DeadLetter, MetadataDB
+from stream.storage_wait import until_stored
 
 
 class DeadLetterSink(DynamicSink[DeadLetter]):
@@ -26,7 +28,7 @@ class _DeadLetterPartition(StatelessSinkPartition[DeadLetter]):
         self._db = db
 
     def write_batch(self, items: list[DeadLetter]) -> None:
-        self._db.add_dead_letters(items)
+        until_stored("flow.dead_letters", self._db.path, lambda: self._db.add_dead_letters(items))
         for d in items:
             DEAD_LETTERS.labels(d.source, d.reason).inc()
 

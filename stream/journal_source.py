@@ -2,7 +2,9 @@
 
 The resume state is the next offset to read. At each snapshot the partition also records that
 offset in the journal's `consumers` table, which is what `/health` reports as lag and what the
-trimmer waits for.
+trimmer waits for. That record is bookkeeping, not state: when the disk refuses it (full,
+read-only) it is skipped (counted) and the next snapshot writes a newer one; an older recorded
+position only delays trimming.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from pathlib import Path
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-from carbonstream.faults import crash_point
+from carbonstream.faults import crash_point, slow_point
+from carbonstream.metrics import STORAGE_REFUSED
+from storage.errors import StorageUnavailable
 from storage.journal import JournalReader, JournalRecord
 from storage.journal_backend import JournalReaderBackend
 
@@ -80,6 +84,7 @@ class _JournalPartition(StatefulSourcePartition[JournalRecord, int]):
             raise StopIteration()
         records = self._reader.read(self._next, self._read_batch)
         if records:
+            slow_point("flow.source.batch")
             self._next = records[-1].offset + 1
             self._awake = None
         else:
@@ -90,7 +95,10 @@ class _JournalPartition(StatefulSourcePartition[JournalRecord, int]):
         return self._awake
 
     def snapshot(self) -> int:
-        self._reader.commit_progress(CONSUMER, self._next)
+        try:
+            self._reader.commit_progress(CONSUMER, self._next)
+        except StorageUnavailable as exc:
+            STORAGE_REFUSED.labels("flow.journal_progress", exc.reason).inc()
         crash_point("flow.source.snapshot")
         return self._next
 

@@ -5,12 +5,17 @@ b mod partitions, and Bytewax runs each partition on exactly one worker, so a ch
 written by one writer. A partition stages cells in memory and flushes them at every snapshot:
 results are on disk before the epoch that produced them is committed, so a replay after a crash
 starts from data that is already stored and only rewrites the same cells with the same values.
+
+A disk that refuses a flush (full, read-only) makes the snapshot wait and retry
+(stream/storage_wait.py) instead of failing: the epoch is committed only once its cells are on
+disk, and only when there is room left for Bytewax's own recovery snapshot.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +28,7 @@ from storage.object_store import StoreLocation
 from storage.products import ProductSpec
 from storage.zarr_store import ProductStore, ProductWriter, registry_labels
 from stream.items import CellBatch
+from stream.storage_wait import until_stored, wait_for_room
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +53,10 @@ class ZarrSink(FixedPartitionedSink[CellBatch, None]):
         specs: dict[str, ProductSpec],
         partitions: int,
         rolled_up: frozenset[str] = frozenset(),
+        min_free_bytes: int = 0,
     ) -> None:
         self._root = store_root
+        self._min_free_bytes = min_free_bytes
         self._lock_dir = lock_dir
         self._db_path = metadata_db
         self._specs = specs
@@ -69,6 +77,7 @@ class ZarrSink(FixedPartitionedSink[CellBatch, None]):
             MetadataDB(self._db_path),
             self._specs,
             self._rolled_up,
+            self._min_free_bytes,
         )
 
 
@@ -81,8 +90,11 @@ class _ZarrPartition(StatefulSinkPartition[CellBatch, None]):
         db: MetadataDB,
         specs: dict[str, ProductSpec],
         rolled_up: frozenset[str],
+        min_free_bytes: int,
     ) -> None:
         self._name = name
+        self._root = root
+        self._min_free_bytes = min_free_bytes
         self._db = db
         self._rolled_up = rolled_up
         self._writers = {
@@ -99,23 +111,29 @@ class _ZarrPartition(StatefulSinkPartition[CellBatch, None]):
                 self._max_slot[batch.product] = top
 
     def snapshot(self) -> None:
+        component = "flow.zarr"
         for product, writer in self._writers.items():
-            if not writer.dirty_chunks:
+            chunks = writer.dirty_keys
+            if not chunks:
                 continue
-            stats = writer.flush()
-            ZARR_CHUNKS_WRITTEN.labels(product).inc(len(stats.chunks))
+            # A flush cut short by the disk leaves the unwritten chunks dirty; the retry writes
+            # them, and `chunks` (taken before) still names every chunk this epoch changed.
+            stats = until_stored(component, self._root, writer.flush)
+            ZARR_CHUNKS_WRITTEN.labels(product).inc(len(chunks))
             ZARR_FLUSH_SECONDS.labels(product).observe(stats.seconds)
             if product in self._rolled_up:
-                self._db.mark_dirty(product, stats.chunks)
-            self._db.put_status(
-                STATUS_ZARR,
-                f"{product}#{self._name}",
-                {
-                    "max_slot": self._max_slot.get(product, -1),
-                    "flushed_ns": time.time_ns(),
-                    "chunks": len(stats.chunks),
-                },
+                until_stored(component, self._root, partial(self._db.mark_dirty, product, chunks))
+            status = {
+                "max_slot": self._max_slot.get(product, -1),
+                "flushed_ns": time.time_ns(),
+                "chunks": len(chunks),
+            }
+            until_stored(
+                component,
+                self._root,
+                partial(self._db.put_status, STATUS_ZARR, f"{product}#{self._name}", status),
             )
+        wait_for_room(component, self._root, self._min_free_bytes)
         return None
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import INGEST, READ, authorize_ws
-from api.errors import Problem
+from api.errors import Problem, storage_problem
 from api.responses import NumericJSONResponse
 from api.routers.ingest import read_limited
 from api.state import ApiState, State
@@ -27,6 +27,7 @@ from api.timeparams import iso, slot_window, time_range
 from carbonstream.metrics import INGEST_REJECTED, JOURNAL_APPENDED, SAMPLES_INGESTED
 from connectors.ec import fluxnet
 from connectors.push.ec import EcBatch, EcBodyError, journal_ec_batch, parse_ec_body, parse_ec_json
+from storage.errors import StorageUnavailable
 from storage.products import EC_AXIS
 
 router = APIRouter(tags=["ec"])
@@ -140,6 +141,7 @@ async def _journal(state: ApiState, site: str, batch: EcBatch) -> dict[str, Any]
         413: {"description": "body too large"},
         415: {"description": "unsupported Content-Type"},
         422: {"description": "no valid row in the batch"},
+        503: {"description": "storage full or read-only: nothing acknowledged, send it again"},
     },
 )
 async def push_ec(request: Request, state: State, site: str) -> Response:
@@ -179,7 +181,12 @@ async def push_ec_ws(websocket: WebSocket, site: str) -> None:
                 INGEST_REJECTED.labels(SOURCE, "bad_batch").inc()
                 await websocket.send_text(orjson.dumps({"seq": seq, "error": str(exc)}).decode())
                 continue
-            reply = await _journal(state, site, batch)
+            try:
+                reply = await _journal(state, site, batch)
+            except StorageUnavailable as exc:  # not durable: no acknowledgement, say why
+                state.note_refusal(exc)
+                problem = storage_problem(exc)
+                reply = {"error": problem.detail, **problem.extra}
             await websocket.send_text(orjson.dumps({"seq": seq, **reply}).decode())
     except WebSocketDisconnect:
         return

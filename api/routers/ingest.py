@@ -43,6 +43,10 @@ async def read_limited(request: Request, limit: int) -> bytes:
         413: {"description": "body or row count over the limit"},
         415: {"description": "unsupported Content-Type"},
         422: {"description": "no valid row in the batch, or wrong columns"},
+        503: {
+            "description": "storage full or read-only: nothing acknowledged, send it again "
+            "after Retry-After (rows already stored are recognised and not doubled)"
+        },
     },
 )
 async def push_meters(request: Request, state: State) -> Response:

@@ -16,15 +16,22 @@ readers.py) and its rows are appended as `ec_raw` records (at most one averaging
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from carbonstream.config import Config
-from carbonstream.metrics import INGEST_REJECTED, JOURNAL_APPENDED, SAMPLES_INGESTED
+from carbonstream.metrics import (
+    INGEST_REJECTED,
+    JOURNAL_APPENDED,
+    SAMPLES_INGESTED,
+    STORAGE_REFUSED,
+)
 from connectors.ec.readers import EcReadError, read_raw_file
 from connectors.ec.settings import EcSiteSettings
+from storage.errors import StorageUnavailable
 from storage.journal import JournalEntry
 from storage.journal_backend import JournalBackend
 from storage.metadata import MetadataDB
@@ -122,11 +129,10 @@ class DropFolder:
         entries = []
         for p in sorted(set(pidx.tolist())):
             sel = pidx == p
-            entries.append(
-                JournalEntry(
-                    site.id, EC_RAW, encode_ec_raw(ts[sel], {k: v[sel] for k, v in columns.items()})
-                )
-            )
+            payload = encode_ec_raw(ts[sel], {k: v[sel] for k, v in columns.items()})
+            # A file read again (its "read" mark could not be stored) appends nothing twice.
+            key = hashlib.blake2b(payload, digest_size=16, person=b"ec.drop").digest()
+            entries.append(JournalEntry(site.id, EC_RAW, payload, key))
         self.journal.append_routed(entries)
         JOURNAL_APPENDED.labels(SOURCE).inc(len(entries))
         SAMPLES_INGESTED.labels(SOURCE).inc(int(ts.size))
@@ -141,7 +147,14 @@ async def run_drop_folder(config: Config, journal: JournalBackend) -> None:
     try:
         while True:
             for path in await asyncio.to_thread(folder.scan):
-                n = await asyncio.to_thread(folder.ingest, path)
+                try:
+                    n = await asyncio.to_thread(folder.ingest, path)
+                except StorageUnavailable as exc:
+                    # Not recorded as read: the file is read again at a later scan (its
+                    # records carry a content key, so what did get stored is not doubled).
+                    STORAGE_REFUSED.labels(SOURCE, exc.reason).inc()
+                    log.warning("ec drop folder: %s: %s; retrying later", path, exc)
+                    break
                 log.info("ec drop folder: %s -> %d samples", path, n)
             await asyncio.sleep(config.ec.drop_folder.poll_s)
     finally:

@@ -82,6 +82,9 @@ async def _publish_status(config: Config, server: Hj212Server) -> None:
     try:
         while True:
             await asyncio.sleep(config.cems.server.status_interval_s)
-            await asyncio.to_thread(db.put_status, STATUS_COMPONENT, "server", server.status())
+            try:
+                await asyncio.to_thread(db.put_status, STATUS_COMPONENT, "server", server.status())
+            except Exception as exc:  # a full or busy database: the counters go out next time
+                log.warning("hj212: publishing the server status failed: %s", exc)
     finally:
         db.close()

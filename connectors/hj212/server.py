@@ -10,7 +10,10 @@ Accepted packets go to a group-commit writer: all packets that arrive while one 
 runs are made durable together in the next (one transaction per journal partition), so the cost
 of an fsync is shared by every connection. Only when `Journal.append` has returned is the answer
 written (9014 for data uploads, 9011 for other requests, when the packet's Flag asks for one):
-an acknowledged packet is never lost. If the journal falls behind (more than
+an acknowledged packet is never lost. When the disk refuses the commit (full, read-only), no
+answer is written (the standard has no negative answer to data; the logger re-sends what was not
+answered), the refusal is counted (`carbonstream_storage_refused_writes_total`) and the writer
+pauses briefly before the next commit. If the journal falls behind (more than
 `max_pending_packets` waiting), connections stop being read until it catches up (TCP pushes back
 on the loggers). A connection silent for `idle_timeout_s` is closed; an unfinished frame it held
 is counted as `incomplete`.
@@ -38,8 +41,10 @@ from carbonstream.metrics import (
     HJ212_REJECTED,
     JOURNAL_APPENDED,
     SAMPLES_INGESTED,
+    STORAGE_REFUSED,
 )
 from connectors.hj212.settings import Hj212ServerSettings, SiteSettings
+from storage.errors import StorageUnavailable
 from storage.journal import JournalEntry
 from storage.journal_backend import JournalBackend
 from storage.records import HJ212_PACKETS as PACKETS_KIND
@@ -50,6 +55,9 @@ log = logging.getLogger(__name__)
 SOURCE = "hj212"
 STATUS_COMPONENT = "hj212"
 LOGGED_ERRORS_PER_CONNECTION = 5
+STORAGE_RETRY_S = 1.0
+"""Pause after the disk refused a commit: short against a logger's answer timeout (HJ 212
+loggers wait seconds before re-sending), long enough not to spin on a full disk."""
 
 
 @dataclass
@@ -207,6 +215,8 @@ class JournalWriter:
         self._idle.set()
         self.commits = 0
         self.failures = 0
+        self.refusing = False
+        """The last commit was refused by the disk (full, read-only)."""
 
     @property
     def pending(self) -> int:
@@ -230,11 +240,25 @@ class JournalWriter:
                 batch = [self._queue.popleft() for _ in range(n)]
                 try:
                     await self._commit(batch)
+                except StorageUnavailable as exc:
+                    # Not acknowledged: HJ 212 has no negative answer to a data upload; a logger
+                    # re-sends what it got no 9014 for (after its answer timeout), which is what
+                    # the disk needs. Pausing here lets the queue fill, so reading pauses too.
+                    self.failures += 1
+                    STORAGE_REFUSED.labels(SOURCE, exc.reason).inc()
+                    if not self.refusing:
+                        log.warning("hj212: %s; packets are not acknowledged until it passes", exc)
+                    self.refusing = True
+                    await asyncio.sleep(STORAGE_RETRY_S)
+                    continue
                 except Exception:
                     # Not acknowledged: the loggers resend what they got no answer for.
                     self.failures += 1
                     log.exception("hj212: journal append failed; %d packets not acknowledged", n)
                     continue
+                if self.refusing:
+                    log.warning("hj212: the journal stores packets again")
+                    self.refusing = False
                 self.commits += 1
                 for item in batch:
                     HJ212_PACKETS.labels(item.site.id, str(item.cn)).inc()
@@ -335,10 +359,16 @@ class Hj212Server:
         for c in list(self._connections):
             if c.transport is not None:
                 c.transport.close()
-        try:
-            await asyncio.wait_for(self.writer.drained(), timeout=10)
-        except TimeoutError:
-            log.warning("hj212: %d packets still waiting for the journal", self.writer.pending)
+        if self.writer.refusing:  # the disk refuses: waiting would only delay the stop
+            log.warning(
+                "hj212: %d packets not stored (storage refusing); the loggers send them again",
+                self.writer.pending,
+            )
+        else:
+            try:
+                await asyncio.wait_for(self.writer.drained(), timeout=10)
+            except TimeoutError:
+                log.warning("hj212: %d packets still waiting for the journal", self.writer.pending)
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -413,6 +443,8 @@ class Hj212Server:
             "connections": len(self._connections),
             "pending_packets": self.writer.pending,
             "commits": self.writer.commits,
+            "failed_commits": self.writer.failures,
+            "storage_refusing": self.writer.refusing,
             "pauses": self.pauses,
             "rejected": dict(self.rejected),
             "sites": {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import asdict
+from functools import partial
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from carbonstream.config import Config
 from carbonstream.metrics import JOURNAL_APPENDED, MODBUS_DEVICES, SAMPLES_INGESTED
 from connectors.clock import Clock, RealClock, ScaledClock
 from connectors.modbus.poller import FleetPoller, ReadingBatch
+from connectors.storage_wait import until_stored
 from storage.journal import JournalEntry
 from storage.journal_backend import JournalBackend
 from storage.metadata import MetadataDB
@@ -65,9 +67,10 @@ async def run_modbus(config: Config, journal: JournalBackend) -> None:
         for p in np.unique(part):
             sel = np.flatnonzero(part == p)
             payload = encode_meter_readings(list(meters[sel]), batch.ts_ns[sel], batch.values[sel])
-            await asyncio.to_thread(
-                journal.append, int(p), [JournalEntry(SOURCE, METER_READINGS, payload)]
-            )
+            entries = [JournalEntry(SOURCE, METER_READINGS, payload)]
+            # A full disk holds the poller here (registers are cumulative: nothing is lost by
+            # reading later) rather than dropping what was read.
+            await until_stored(SOURCE, partial(journal.append, int(p), entries))
             JOURNAL_APPENDED.labels(SOURCE).inc()
         SAMPLES_INGESTED.labels(SOURCE).inc(len(batch.meters))
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +29,7 @@ import numpy.typing as npt
 from carbonstream.config import Config
 from carbonstream.metrics import JOURNAL_APPENDED, SAMPLES_INGESTED
 from connectors.ec.settings import EcSimulatorSettings, simulated_sites
+from connectors.storage_wait import until_stored
 from storage.journal import JournalEntry
 from storage.journal_backend import JournalBackend
 from storage.records import EC_RAW, encode_ec_raw
@@ -149,6 +151,6 @@ async def run_ec_simulator(config: Config, journal: JournalBackend) -> None:
             ts, cols = fleet.samples(i, t, end)
             entries.append(JournalEntry(site, EC_RAW, encode_ec_raw(ts, cols)))
             SAMPLES_INGESTED.labels(SOURCE).inc(int(ts.size))
-        await asyncio.to_thread(journal.append_routed, entries)
+        await until_stored(SOURCE, partial(journal.append_routed, entries))
         JOURNAL_APPENDED.labels(SOURCE).inc(len(entries))
         t = end

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 
 import numpy as np
 
 from carbonstream.config import Config
 from carbonstream.metrics import JOURNAL_APPENDED, SAMPLES_INGESTED
 from connectors.simulators.meter_fleet import MeterFleet, demo_entities
+from connectors.storage_wait import until_stored
 from storage.journal import JournalEntry
 from storage.journal_backend import JournalBackend
 from storage.metadata import MetadataDB
@@ -55,9 +57,9 @@ async def run_meter_simulator(config: Config, journal: JournalBackend) -> None:
             if sel.size == 0:
                 continue
             payload = encode_meter_readings(list(ids[sel]), ts_ns[sel], kwh[sel])
-            await asyncio.to_thread(
-                journal.append, p, [JournalEntry(SOURCE, METER_READINGS, payload)]
-            )
+            entries = [JournalEntry(SOURCE, METER_READINGS, payload)]
+            # A full disk: keep the readings and retry, like a gateway with a buffer.
+            await until_stored(SOURCE, partial(journal.append, p, entries))
             JOURNAL_APPENDED.labels(SOURCE).inc()
             SAMPLES_INGESTED.labels(SOURCE).inc(int(sel.size))
         tick += sim.interval_s

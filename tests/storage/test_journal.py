@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import time
 from pathlib import Path
 
 import pytest
 
+from storage.errors import StorageUnavailable
 from storage.journal import Journal, JournalConfigError, JournalEntry, partition_for
+from tests.reliability.live import fill, tmpfs
 
 
 def entry(i: int, stream: str = "s") -> JournalEntry:
@@ -118,3 +121,46 @@ def test_an_entry_with_a_seen_dedupe_key_is_not_appended_again(tmp_path: Path) -
     time.sleep(0.01)
     j.trim(retention_ns=10**15, dedupe_window_ns=1)
     assert j.append(0, [first]) == [4], "past the dedupe window the key is forgotten"
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small filesystem needs root")
+
+
+@needs_root
+def test_a_full_disk_refuses_whole_appends_and_recovers(tmp_path: Path) -> None:
+    """Appends on a 4 MB filesystem (half of it taken by a filler file) until SQLite finds it
+    full: the refusal is the typed error, none of a refused batch is stored (every stored batch
+    is whole, the head does not move), and once the filler is deleted the same journal object
+    appends again, without reopening."""
+    with tmpfs(tmp_path / "fs", 4 << 20) as fs:
+        j = Journal(fs / "journal", partitions=1)
+        filler = fill(fs, leave_bytes=2 << 20)
+        batch = [JournalEntry("s", "k", os.urandom(64 << 10)) for _ in range(4)]
+        with pytest.raises(StorageUnavailable) as refused:
+            for _ in range(100):
+                j.append(0, batch)
+        assert refused.value.reason == "full"
+        head = j.head(0)
+        assert head % len(batch) == 0
+        assert len(j.reader(0).read(1, 10_000)) == head
+        with pytest.raises(StorageUnavailable):
+            j.append(0, batch)
+        assert j.head(0) == head
+        filler.unlink()
+        assert j.append(0, batch) == list(range(head + 1, head + 1 + len(batch)))
+        j.close()
+
+
+@needs_root
+def test_below_the_reserve_appends_are_refused_before_sqlite_is_touched(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "fs", 4 << 20) as fs:
+        j = Journal(fs / "journal", partitions=1, min_free_bytes=2 << 20)
+        assert j.append(0, [entry(1)]) == [1]
+        filler = fill(fs, leave_bytes=1 << 20)
+        with pytest.raises(StorageUnavailable) as refused:
+            j.append(0, [entry(2)])
+        assert refused.value.reason == "full" and "reserve" in str(refused.value)
+        assert j.head(0) == 1
+        filler.unlink()
+        assert j.append(0, [entry(3)]) == [2]
+        j.close()

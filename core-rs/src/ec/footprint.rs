@@ -42,17 +42,29 @@ pub fn kljun2004(sigma_w: f64, ustar: f64, zm: f64, z0: f64) -> Option<Footprint
     let c = C_SCALE * rough;
     let d = D_SCALE * rough;
     let scale = zm * (sigma_w / ustar).powf(-ALPHA1);
-    let at = |r: f64| (c * gamma_quantile(r) - d) * scale;
+    let [y10, y30, y50, y70, y80, y90] = *scaled_quantiles();
+    let at = |y: f64| (c * y - d) * scale;
     Some(FootprintDistances {
         peak: (c - d) * scale,
         offset: -d * scale,
-        x10: at(0.1),
-        x30: at(0.3),
-        x50: at(0.5),
-        x70: at(0.7),
-        x80: at(0.8),
-        x90: at(0.9),
+        x10: at(y10),
+        x30: at(y30),
+        x50: at(y50),
+        x70: at(y70),
+        x80: at(y80),
+        x90: at(y90),
     })
+}
+
+/// Fractions of the footprint whose distances are reported.
+const FRACTIONS: [f64; 6] = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9];
+
+/// [`gamma_quantile`] of the [`FRACTIONS`]. They depend on the constant `B` only, so the
+/// bisections (80 evaluations of the incomplete gamma function each, a few percent of a period's
+/// processing) run once per process.
+fn scaled_quantiles() -> &'static [f64; 6] {
+    static Q: std::sync::OnceLock<[f64; 6]> = std::sync::OnceLock::new();
+    Q.get_or_init(|| FRACTIONS.map(gamma_quantile))
 }
 
 /// y with P(b + 1, b y) = r.

@@ -60,10 +60,12 @@ pub struct Workspace {
     x: [Vec<f64>; 7],
     /// Fluctuations per variable over the lag-aligned common range.
     fl: [Vec<f64>; 7],
-    outliers: Vec<despike::Outlier>,
-    /// Per-lag products (lag search).
-    lags: Vec<f64>,
+    despike: despike::DespikeScratch,
+    /// Lag search buffers.
+    lags: lag::LagScratch,
     correlations: uncertainty::CorrelationScratch,
+    /// Per steady-state sub-period and variable: sums of x, w x and x^2 of the fluctuations.
+    moment_sums: Vec<[[f64; 3]; 7]>,
     /// Bad-sample masks of the sonic, gas and CH4 diagnostic columns.
     masks: [Vec<u8>; 3],
 }
@@ -166,6 +168,37 @@ fn column<'a>(raw: &RawPeriod<'a>, v: Var) -> Option<&'a [f32]> {
 
 /// Processes one period reusing `ws`'s buffers.
 pub fn process_period_with(
+    ws: &mut Workspace,
+    raw: &RawPeriod,
+    cfg: &EcConfig,
+) -> Result<PeriodResult, EcError> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports the features `process_period_avx2` is compiled with.
+            return unsafe { process_period_avx2(ws, raw, cfg) };
+        }
+    }
+    process_period_impl(ws, raw, cfg)
+}
+
+/// The whole pipeline compiled for AVX2 (the crate's baseline is SSE2): every per-sample loop
+/// that is inlined here (loading and screening, rotation, fluctuations, quality sums) uses
+/// four-lane registers. Rust never contracts `a * b + c` into an FMA by itself and vectorises only
+/// loops whose order of operations it can keep, so results are bit-identical to the baseline build.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn process_period_avx2(
+    ws: &mut Workspace,
+    raw: &RawPeriod,
+    cfg: &EcConfig,
+) -> Result<PeriodResult, EcError> {
+    process_period_impl(ws, raw, cfg)
+}
+
+#[inline(always)]
+fn process_period_impl(
     ws: &mut Workspace,
     raw: &RawPeriod,
     cfg: &EcConfig,
@@ -355,7 +388,7 @@ pub fn process_period_with(
                 sigma,
                 threshold_increment: d.threshold_increment,
             };
-            let count = despike::despike(&mut ws.x[v.index()], &p, &mut ws.outliers);
+            let count = despike::despike_with(&mut ws.x[v.index()], &p, &mut ws.despike);
             res.spikes.set(v, count);
             let frac = count as f64 / n as f64;
             if frac > d.flag_fraction {
@@ -369,14 +402,19 @@ pub fn process_period_with(
 
     // 3. Wind statistics and tilt correction.
     let [xu, xv, xw, ..] = &mut ws.x;
-    let dir = rotation::wind_direction(xu, xv, cfg.sonic.north_offset_deg);
-    let moments = rotation::wind_moments(xu, xv, xw);
-    let ws_max = xu
-        .iter()
-        .zip(xv.iter())
-        .zip(xw.iter())
-        .map(|((a, b), c)| (a * a + b * b + c * c).sqrt())
-        .fold(0.0f64, f64::max);
+    let unrotated = rotation::wind_statistics(xu, xv, xw, cfg.sonic.north_offset_deg);
+    let dir = unrotated.direction;
+    // Only the triple rotation's roll angle needs the covariance matrix (a pass over the samples
+    // with six sums); the other methods use the means.
+    let moments = if matches!(cfg.rotation, Rotation::Triple) {
+        rotation::wind_moments(xu, xv, xw)
+    } else {
+        rotation::WindMoments {
+            mean: unrotated.means,
+            cov: [[f64::NAN; 3]; 3],
+        }
+    };
+    let ws_max = unrotated.max_speed;
     res.wind.wd = dir.mean_deg;
     res.wind.wd_sigma = dir.sigma_deg;
     res.wind.wd_vector = dir.vector_deg;
@@ -391,7 +429,7 @@ pub fn process_period_with(
         }
     };
     rotation::apply(xu, xv, xw, &tilt.matrix);
-    let rm = rotation::rotate_moments(&moments, &tilt.matrix);
+    let rm_mean = rotation::mat_vec(&tilt.matrix, &moments.mean);
     res.rotation = Some(RotationAngles {
         yaw_deg: tilt.yaw_deg,
         pitch_deg: tilt.pitch_deg,
@@ -399,18 +437,16 @@ pub fn process_period_with(
         planar_fit_sector: tilt.sector,
         matrix: tilt.matrix,
     });
-    [res.wind.u_rot, res.wind.v_rot, res.wind.w_rot] = rm.mean;
-    res.wind.ws = (rm.mean[0].powi(2) + rm.mean[1].powi(2) + rm.mean[2].powi(2)).sqrt();
-    let u_mean = rm.mean[0].hypot(rm.mean[1]);
+    [res.wind.u_rot, res.wind.v_rot, res.wind.w_rot] = rm_mean;
+    res.wind.ws = (rm_mean[0].powi(2) + rm_mean[1].powi(2) + rm_mean[2].powi(2)).sqrt();
+    let u_mean = rm_mean[0].hypot(rm_mean[1]);
 
-    // 4. Time lags.
+    // 4. Time lags: w and each gas centred on their period means, on the fly.
     let mut lag_samples = [0i64; 7];
-    {
-        let w_mean = stats::mean(&ws.x[W.index()]);
-        let wc = &mut ws.fl[W.index()];
-        wc.clear();
-        wc.extend(ws.x[W.index()].iter().map(|v| v - w_mean));
-    }
+    let w_centred = lag::Centred {
+        x: &ws.x[W.index()],
+        centre: stats::mean(&ws.x[W.index()]),
+    };
     for g in GASES {
         if !active[g.index()] {
             continue;
@@ -418,13 +454,13 @@ pub fn process_period_with(
         let spec = gas_spec(cfg, g);
         let window = lag_window(cfg, spec.lag, u_mean);
         let to_samples = |s: f64| (s * fs).round() as i64;
-        let gm = stats::mean(&ws.x[g.index()]);
-        let (fl_w, fl_g) = two_mut(&mut ws.fl, W.index(), g.index());
-        fl_g.clear();
-        fl_g.extend(ws.x[g.index()].iter().map(|v| v - gm));
+        let gas = &ws.x[g.index()];
         let out = lag::find_lag(
-            fl_w,
-            fl_g,
+            w_centred,
+            lag::Centred {
+                x: gas,
+                centre: stats::mean(gas),
+            },
             to_samples(window.min_s),
             to_samples(window.max_s),
             to_samples(window.nominal_s),
@@ -466,8 +502,16 @@ pub fn process_period_with(
     let m = i1 - i0;
     res.n_used = m;
 
-    // 5. Detrending into the fluctuation buffers, over the aligned range.
+    // 5. Detrending over the aligned range. Block detrending only subtracts the mean, so unless
+    // the random error needs the series themselves, the fluctuations are formed on the fly by the
+    // moment sums below from the samples and their means (the same values, without writing and
+    // re-reading six buffers). Otherwise they are written to the fluctuation buffers.
+    let materialise =
+        cfg.detrend != Detrend::Block || !matches!(cfg.random_uncertainty, RandomUncertainty::None);
     let mut means = [f64::NAN; 7];
+    // Per variable: the aligned range of `ws.x`, and the centre the moment sums subtract.
+    let mut range = [(0usize, 0usize); 7];
+    let mut centre = [0.0f64; 7];
     for v in Var::ALL {
         if v.index() >= 4 && !active[v.index()] {
             continue;
@@ -475,25 +519,62 @@ pub fn process_period_with(
         let shift = lag_samples[v.index()];
         let lo = (i0 as i64 + shift) as usize;
         let hi = (i1 as i64 + shift) as usize;
-        means[v.index()] = detrend::fluctuations(
-            &ws.x[v.index()][lo..hi],
-            cfg.detrend,
-            fs,
-            &mut ws.fl[v.index()],
-        );
+        range[v.index()] = (lo, hi);
+        let x = &ws.x[v.index()][lo..hi];
+        if materialise {
+            means[v.index()] = detrend::fluctuations(x, cfg.detrend, fs, &mut ws.fl[v.index()]);
+        } else {
+            means[v.index()] = stats::mean(x);
+            centre[v.index()] = means[v.index()];
+        }
     }
     let fl = &ws.fl;
     let f = |v: Var| fl[v.index()].as_slice();
+    let xs = &ws.x;
+    let series = |v: Var| -> &[f64] {
+        if materialise {
+            f(v)
+        } else {
+            let (lo, hi) = range[v.index()];
+            &xs[v.index()][lo..hi]
+        }
+    };
+    // Every second moment the period reports pairs a variable with w or with itself. One pass per
+    // variable and steady-state sub-period sums x, w x and x^2 ([`stats::pair_sums`]; for w
+    // itself: w, w^2, w^2): the totals give the means and covariances, the parts the steady-state
+    // test. `parts[j][v]` holds sub-period j of variable v.
+    let k_sub = cfg.steady_state_subperiods;
+    let n_parts = if k_sub == 0 || m < k_sub { 1 } else { k_sub };
+    let parts = &mut ws.moment_sums;
+    parts.clear();
+    parts.resize(n_parts, [[0.0; 3]; 7]);
+    for (j, part) in parts.iter_mut().enumerate() {
+        let (lo, hi) = (j * m / n_parts, (j + 1) * m / n_parts);
+        let w = &series(W)[lo..hi];
+        for v in Var::ALL {
+            if v.index() < 4 || active[v.index()] {
+                part[v.index()] =
+                    stats::pair_sums(w, centre[W.index()], &series(v)[lo..hi], centre[v.index()]);
+            }
+        }
+    }
+    let parts = &ws.moment_sums;
+    let total = |v: Var, k: usize| parts.iter().map(|p| p[v.index()][k]).sum::<f64>();
     // Means of the fluctuations: zero for block and linear detrending, not exactly for running
     // means, so covariances are mean-corrected.
     let mut fl_mean = [0.0f64; 7];
     for v in Var::ALL {
         if v.index() < 4 || active[v.index()] {
-            fl_mean[v.index()] = stats::mean(f(v));
+            fl_mean[v.index()] = total(v, 0) / m as f64;
         }
     }
     let cov = |a: Var, b: Var| {
-        stats::dot(f(a), f(b)) / m as f64 - fl_mean[a.index()] * fl_mean[b.index()]
+        let products = match (a, b) {
+            (W, x) => total(x, 1),
+            (x, y) if x == y => total(x, 2),
+            _ => unreachable!("only w-x covariances and variances are reported"),
+        };
+        products / m as f64 - fl_mean[a.index()] * fl_mean[b.index()]
     };
     let gas_cov = |g: Var| active[g.index()].then(|| cov(W, g));
     let gas_var = |g: Var| active[g.index()].then(|| cov(g, g));
@@ -665,7 +746,14 @@ pub fn process_period_with(
     let class_w = qc::class_of(itc_w);
     let class_u = qc::class_of(itc_u);
     let quality = |x: Var, itc: f64, itc_class: u8| {
-        let dev = qc::steady_state_deviation(f(W), f(x), k);
+        let dev = if k == 0 || m < k {
+            f64::NAN
+        } else {
+            qc::steady_state_from_sums(parts.iter().enumerate().map(|(j, p)| {
+                let count = (j + 1) * m / k - j * m / k;
+                (count, p[W.index()][0], p[x.index()][0], p[x.index()][1])
+            }))
+        };
         let ss_class = qc::class_of(dev);
         FluxQuality {
             flag: qc::mauder_foken_flag(ss_class, itc_class),

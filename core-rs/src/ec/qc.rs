@@ -38,22 +38,37 @@ pub fn steady_state_deviation(x: &[f64], y: &[f64], k: usize) -> f64 {
     if n < k || k == 0 {
         return f64::NAN;
     }
-    // One pass: sums per sub-period; the whole period's sums are their totals.
-    let (mut tx, mut ty, mut txy) = (0.0, 0.0, 0.0);
-    let mut acc = 0.0;
-    for j in 0..k {
+    steady_state_from_sums((0..k).map(|j| {
         let (lo, hi) = (j * n / k, (j + 1) * n / k);
-        let m = (hi - lo) as f64;
         let (mut sx, mut sy, mut sxy) = (0.0, 0.0, 0.0);
         for (&a, &b) in x[lo..hi].iter().zip(&y[lo..hi]) {
             sx += a;
             sy += b;
             sxy += a * b;
         }
+        (hi - lo, sx, sy, sxy)
+    }))
+}
+
+/// [`steady_state_deviation`] from the sums of each sub-period in order: (samples, sum x, sum y,
+/// sum x y). The pipeline gets these sums from the same pass as the covariances
+/// ([`super::stats::pair_sums`]); the whole period's sums are their totals.
+pub fn steady_state_from_sums(
+    sub_periods: impl IntoIterator<Item = (usize, f64, f64, f64)>,
+) -> f64 {
+    let (mut tx, mut ty, mut txy) = (0.0, 0.0, 0.0);
+    let (mut acc, mut n, mut k) = (0.0, 0usize, 0usize);
+    for (count, sx, sy, sxy) in sub_periods {
+        let m = count as f64;
         acc += sxy / m - (sx / m) * (sy / m);
         tx += sx;
         ty += sy;
         txy += sxy;
+        n += count;
+        k += 1;
+    }
+    if k == 0 || n == 0 {
+        return f64::NAN;
     }
     let nf = n as f64;
     let whole = txy / nf - (tx / nf) * (ty / nf);
