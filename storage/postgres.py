@@ -1,8 +1,9 @@
 """PostgreSQL behind the part of `sqlite3.Connection` that the relational stores use.
 
-The metadata database, the factor table and the Kafka journal's dedupe index are written once,
-in SQLite's SQL, against this small surface: `execute`, `executemany`, `executescript`, explicit
-`BEGIN IMMEDIATE` / `COMMIT` / `ROLLBACK`, and cursors with `fetchone`, `fetchall`, `rowcount`.
+The metadata database, the factor table, the alert and token stores and the Kafka journal's
+dedupe index are written once, in SQLite's SQL, against this small surface: `execute`,
+`executemany`, `executescript`, explicit `BEGIN IMMEDIATE` / `COMMIT` / `ROLLBACK`, and cursors
+with `fetchone`, `fetchall`, `rowcount`.
 `PgConnection` offers the same surface on a PostgreSQL server, so several hosts (API replicas,
 flow processes of a cluster) share one database. It translates only what the two dialects spell
 differently in that code:
