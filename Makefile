@@ -11,7 +11,7 @@ DEPS   := $(VENV)/.deps-installed
 BUILT  := $(VENV)/.core-built
 RUST_SOURCES := $(shell find core-rs/src -name '*.rs') core-rs/Cargo.toml Cargo.toml Cargo.lock
 
-.PHONY: help install system-packages run test test-rust test-python lint fmt bench lock clean
+.PHONY: help install system-packages run test test-rust test-python test-servers lint fmt bench lock clean
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,8 +48,18 @@ test: install lint test-rust test-python ## everything CI checks
 test-rust: ## Rust tests (no Python interpreter linked: the bindings are behind a feature)
 	cargo test --workspace --quiet
 
-test-python: install system-packages ## pytest: unit, property and end-to-end tests
+test-python: install system-packages test-servers ## pytest: unit, property and end-to-end tests
 	$(BIN)/pytest -q
+
+# The scale-out tests start real servers on loopback (tests/servers.py): PostgreSQL from Debian's
+# package, a Kafka broker from Maven Central (Java 17 runs it; without Java those tests skip).
+test-servers: ## PostgreSQL server binaries and Maven (apt), the Kafka broker's jars (Maven), if missing
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql)
+	@if command -v java >/dev/null; then \
+	  command -v mvn >/dev/null || \
+	    ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends maven); \
+	  $(BIN)/python -c "from tests.servers import kafka_jars; kafka_jars()"; fi
 
 lint: install ## ruff, mypy, clippy, rustfmt
 	$(BIN)/ruff check .
@@ -79,7 +89,7 @@ bench-capacity: install ## `carbonstream bench capacity` (about an hour) -> resu
 
 lock: ## re-pin requirements.lock from the current virtual environment
 	(echo "# Every Python package of the virtual environment, pinned (runtime + test + build)."; \
-	 echo "# Regenerate: make lock"; $(BIN)/pip freeze | grep -v '^carbonstream') > requirements.lock
+	 echo "# Regenerate: make lock"; $(BIN)/pip freeze | grep -v -e '^carbonstream' -e '^-e ' -e '^# Editable') > requirements.lock
 
 clean: ## remove build outputs and the virtual environment (keeps carbonstream-data/)
 	rm -rf $(VENV) target .pytest_cache .mypy_cache .ruff_cache

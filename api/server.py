@@ -7,7 +7,6 @@ import uvicorn
 from api.app import create_app
 from carbonstream.config import Config
 
-
 GRACEFUL_SHUTDOWN_S = 3
 
 

@@ -12,12 +12,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.latest import LatestCache
+from carbonstream.backends import open_journal
 from carbonstream.config import Config
 from carbonstream.metrics import STORAGE_REFUSED
 from carbonstream.products import cems_specs, ec_flux_specs, entity_specs, meters_interval_spec
 from storage.alerts import AlertStore
 from storage.errors import StorageUnavailable
-from storage.journal import Journal
+from storage.journal_backend import JournalBackend
 from storage.layout import DataLayout
 from storage.metadata import MetadataDB
 from storage.tokens import TokenInfo, TokenStore
@@ -29,7 +30,7 @@ class ApiState:
     config: Config
     layout: DataLayout
     db: MetadataDB
-    journal: Journal
+    journal: JournalBackend
     meters: ProductReader
     entity_readers: dict[str, ProductReader]
     ec_fluxes: dict[float, ProductReader]
@@ -56,12 +57,7 @@ class ApiState:
             db=MetadataDB(layout.metadata_db),
             tokens=TokenStore(layout.metadata_db),
             alerts=AlertStore(layout.metadata_db),
-            journal=Journal(
-                layout.journal_dir,
-                config.journal.partitions,
-                config.journal.durability,
-                config.storage.min_free_bytes,
-            ),
+            journal=open_journal(config),
             meters=ProductReader(ProductStore(layout.zarr_store, spec, locks)),
             entity_readers={
                 name: ProductReader(ProductStore(layout.zarr_store, s, locks))

@@ -11,11 +11,11 @@ import os
 import shutil
 from typing import Any
 
+from carbonstream.backends import open_journal
 from carbonstream.config import Config, EntitySettings, MeterStream
 from connectors.ec.settings import EcSiteSettings
 from storage.alerts import AlertStore
 from storage.factors import FactorTable
-from storage.journal import Journal
 from storage.metadata import MetadataDB
 from storage.products import EC_AXIS, ENTITIES_AXIS, METERS_AXIS
 
@@ -42,7 +42,7 @@ def ec_site_attrs(s: EcSiteSettings) -> dict[str, Any]:
 def prepare_data_dir(config: Config) -> None:
     layout = config.storage.layout
     layout.create()
-    Journal(layout.journal_dir, config.journal.partitions, config.journal.durability).close()
+    open_journal(config).close()  # creates the partitions (or topic); refuses another count
     db = MetadataDB(layout.metadata_db)
     try:
         if config.entities:
@@ -85,4 +85,4 @@ def _init_recovery(config: Config) -> None:
     except OSError:
         if not directory.exists():
             raise
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # another process made it first

@@ -51,7 +51,12 @@ def _parser() -> argparse.ArgumentParser:
         )
         return sp
 
-    with_config(sub.add_parser("run", help="run ingest, flow and API under one supervisor"))
+    run = with_config(sub.add_parser("run", help="run ingest, flow and API under one supervisor"))
+    run.add_argument(
+        "--cluster",
+        action="store_true",
+        help="run the flow as this host's processes of [flow.cluster] (docs/cluster.md)",
+    )
     for role in ROLES:
         sp = with_config(sub.add_parser(role, help=f"run only the {role} role"))
         if role == "flow":
@@ -59,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
                 "--stop-at-end",
                 action="store_true",
                 help="process what the journal holds now (and the roll-ups it causes), then exit",
+            )
+            sp.add_argument(
+                "--process-id",
+                type=int,
+                metavar="I",
+                help="this process's place in [flow.cluster] addresses (0-based)",
             )
     cfg = sub.add_parser("config", help="check, show or document the configuration")
     cfg_sub = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -108,11 +119,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             config.api.host,
             config.api.port,
         )
+        if args.cluster:
+            from carbonstream.supervisor import cluster_children
+
+            if config.flow.cluster is None:
+                print(
+                    "carbonstream run --cluster: the configuration has no [flow.cluster] addresses",
+                    file=sys.stderr,
+                )
+                return CONFIG_ERROR_EXIT
+            return supervise(args.config, children=cluster_children(config.flow.cluster))
         return supervise(args.config)
     from carbonstream.roles import run_role
 
     try:
-        return run_role(args.command, config, stop_at_end=getattr(args, "stop_at_end", False))
+        return run_role(
+            args.command,
+            config,
+            stop_at_end=getattr(args, "stop_at_end", False),
+            process_id=getattr(args, "process_id", None),
+        )
     except KeyboardInterrupt:
         return 0
     except _refusals() as exc:
@@ -125,8 +151,9 @@ def _refusals() -> tuple[type[Exception], ...]:
     from bytewax.recovery import InconsistentPartitionsError
 
     from storage.journal import JournalConfigError
+    from stream.cluster import ClusterError
 
-    return (JournalConfigError, InconsistentPartitionsError)
+    return (JournalConfigError, InconsistentPartitionsError, ClusterError)
 
 
 def _config_command(args: argparse.Namespace) -> int:

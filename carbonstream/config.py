@@ -36,6 +36,9 @@ from connectors.modbus.dau_config import check_sites
 from storage.alert_rules import AlertRule
 from storage.entities import EntityTreeError, check_hierarchy
 from storage.layout import DataLayout
+from storage.object_store import ObjectStoreLocation
+from storage.scale_settings import KafkaJournalSettings, ObjectStoreSettings
+from stream.cluster import ClusterSettings
 
 ENV_PREFIX = "CARBONSTREAM_"
 ENV_CONFIG_FILE = "CARBONSTREAM_CONFIG"
@@ -61,6 +64,18 @@ class StorageSettings(Section):
         description="Name of the SQLite metadata database (streams, status, dead letters, "
         "emission factors) inside data_dir.",
     )
+    metadata_url: str | None = Field(
+        None,
+        pattern=r"^postgres(ql)?://",
+        description="PostgreSQL URL (postgresql://user:password@host:5432/db) of a metadata "
+        "database shared by several hosts (API replicas, a flow cluster); replaces "
+        "metadata_db. Put the password in the environment: CARBONSTREAM_STORAGE__METADATA_URL.",
+    )
+    object_store: ObjectStoreSettings | None = Field(
+        None,
+        description="Keep the Zarr store on S3-compatible object storage instead of data_dir "
+        "(array growth is then locked in the PostgreSQL metadata database when there is one).",
+    )
     min_free_bytes: int = Field(
         64 << 20,
         ge=0,
@@ -72,7 +87,24 @@ class StorageSettings(Section):
 
     @property
     def layout(self) -> DataLayout:
-        return DataLayout(self.data_dir.absolute(), self.zarr_store, self.metadata_db)
+        o = self.object_store
+        return DataLayout(
+            self.data_dir.absolute(),
+            self.zarr_store,
+            self.metadata_db,
+            metadata_url=self.metadata_url,
+            object_store=None
+            if o is None
+            else ObjectStoreLocation(
+                o.url,
+                o.endpoint,
+                o.region,
+                o.access_key_id,
+                o.secret_access_key,
+                o.allow_http,
+                lock_db=self.metadata_url,
+            ),
+        )
 
 
 class JournalSettings(Section):
@@ -109,6 +141,11 @@ class JournalSettings(Section):
     )
     poll_interval_s: float = Field(
         0.05, gt=0, le=10, description="Wait before polling an idle journal partition again."
+    )
+    kafka: KafkaJournalSettings | None = Field(
+        None,
+        description="Keep the journal in a Kafka topic instead of local SQLite partitions "
+        "(same offsets, durability and dedupe guarantees; see docs/cluster.md).",
     )
 
 
@@ -169,6 +206,11 @@ class FlowSettings(Section):
         description="The flow process exits (and is restarted from its last snapshot) when no "
         "epoch snapshot was taken for this long: a Bytewax worker thread that died leaves the "
         "process alive but stuck. 0 turns the watchdog off (it needs recovery on).",
+    )
+    cluster: ClusterSettings | None = Field(
+        None,
+        description="Run the dataflow as a Bytewax cluster of several processes "
+        "(`carbonstream run --cluster`, `carbonstream flow --process-id I`; docs/cluster.md).",
     )
 
 

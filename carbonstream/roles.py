@@ -33,8 +33,11 @@ def _runner(role: str) -> Callable[..., int]:
     raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
 
 
-def run_role(role: str, config: Config, stop_at_end: bool = False) -> int:
-    """Runs one role until it is stopped (`stop_at_end`: the flow ends with the journal)."""
+def run_role(
+    role: str, config: Config, stop_at_end: bool = False, process_id: int | None = None
+) -> int:
+    """Runs one role until it is stopped (`stop_at_end`: the flow ends with the journal;
+    `process_id`: the flow's place in its `[flow.cluster]`)."""
     runner = _runner(role)
     prepare_data_dir(config)
     db = MetadataDB(config.storage.layout.metadata_db)
@@ -42,6 +45,9 @@ def run_role(role: str, config: Config, stop_at_end: bool = False) -> int:
     heartbeat.start()
     log.info("%s role starting (data in %s)", role, config.storage.layout.data_dir)
     try:
-        return runner(config, stop_at_end=True) if stop_at_end else runner(config)
+        options: dict[str, object] = {"stop_at_end": True} if stop_at_end else {}
+        if process_id is not None:
+            options["process_id"] = process_id
+        return runner(config, **options)
     finally:
         heartbeat.stop()

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from carbonstream.roles import ROLES
+from stream.cluster import ClusterSettings
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,10 @@ STABLE_AFTER_S = 60.0
 @dataclass
 class _Child:
     role: str
+    args: tuple[str, ...] = ()
+    group: str | None = None
+    """Children of a group (the processes of a flow cluster) are restarted together: when one
+    dies, its peers cannot go on without it, and all must resume from the same snapshot."""
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     backoff: float = 1.0
@@ -37,14 +42,34 @@ class _Child:
     restarts: int = field(default=0)
 
 
-def _spawn(role: str, config_path: Path | None) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "carbonstream", role]
+def cluster_children(cluster: ClusterSettings, roles: tuple[str, ...] = ROLES) -> list[_Child]:
+    """The roles, with the flow as this host's processes of the cluster."""
+    out = [_Child(r) for r in roles if r != "flow"]
+    if "flow" in roles:
+        out += [
+            _Child("flow", ("--process-id", str(i)), group="flow") for i in cluster.local_processes
+        ]
+    return out
+
+
+def _name(c: _Child) -> str:
+    return " ".join((c.role, *c.args))
+
+
+def _spawn(
+    role: str, config_path: Path | None, args: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "carbonstream", role, *args]
     if config_path is not None:
         cmd += ["--config", str(config_path)]
     return subprocess.Popen(cmd)
 
 
-def supervise(config_path: Path | None, roles: tuple[str, ...] = ROLES) -> int:
+def supervise(
+    config_path: Path | None,
+    roles: tuple[str, ...] = ROLES,
+    children: list[_Child] | None = None,
+) -> int:
     stopping = False
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -55,16 +80,17 @@ def supervise(config_path: Path | None, roles: tuple[str, ...] = ROLES) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    children = [_Child(r) for r in roles]
+    if children is None:
+        children = [_Child(r) for r in roles]
     exit_code = 0
     while not stopping:
         now = time.monotonic()
         for c in children:
             if c.proc is None:
                 if now >= c.restart_at:
-                    c.proc = _spawn(c.role, config_path)
+                    c.proc = _spawn(c.role, config_path, c.args)
                     c.started = now
-                    log.info("started %s (pid %d)", c.role, c.proc.pid)
+                    log.info("started %s (pid %d)", _name(c), c.proc.pid)
                 continue
             code = c.proc.poll()
             if code is None:
@@ -81,15 +107,27 @@ def supervise(config_path: Path | None, roles: tuple[str, ...] = ROLES) -> int:
             c.restart_at = now + c.backoff
             log.warning(
                 "%s exited with status %s; restart %d in %.0f s",
-                c.role,
+                _name(c),
                 code,
                 c.restarts,
                 c.backoff,
             )
             c.backoff = min(c.backoff * 2, MAX_BACKOFF_S)
+            if c.group is not None:
+                _restart_group(children, c)
         time.sleep(0.2)
     _stop_all(children)
     return exit_code
+
+
+def _restart_group(children: list[_Child], failed: _Child) -> None:
+    """Stops the failed child's live peers and restarts the whole group at the same moment."""
+    peers = [p for p in children if p.group == failed.group and p is not failed]
+    _stop_all(peers)
+    for p in peers:
+        p.proc = None
+        p.restart_at = failed.restart_at
+        p.backoff = failed.backoff
 
 
 def _stop_all(children: list[_Child]) -> None:
@@ -103,7 +141,7 @@ def _stop_all(children: list[_Child]) -> None:
         try:
             c.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            log.warning("%s did not stop in %.0f s; killing it", c.role, GRACE_S)
+            log.warning("%s did not stop in %.0f s; killing it", _name(c), GRACE_S)
             c.proc.kill()
             c.proc.wait()
         _forget_process(c.proc.pid)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from carbonstream.backends import open_journal
 from carbonstream.config import Config
 from connectors.delivery.webhooks import run_webhooks
 from connectors.hj212.connector import start_hj212
@@ -13,7 +14,7 @@ from connectors.simulators.ec_towers import run_ec_simulator
 from connectors.simulators.meter_fleet_connector import run_meter_simulator
 from storage.alerts import AlertStore
 from storage.errors import StorageUnavailable
-from storage.journal import Journal
+from storage.journal_backend import JournalBackend
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +26,7 @@ def run_ingest(config: Config) -> int:
 
 
 async def _main(config: Config) -> int:
-    layout = config.storage.layout
-    journal = Journal(
-        layout.journal_dir,
-        config.journal.partitions,
-        config.journal.durability,
-        config.storage.min_free_bytes,
-    )
+    journal = open_journal(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -80,7 +75,7 @@ async def _main(config: Config) -> int:
     return 1 if failed else 0
 
 
-async def _trim_forever(journal: Journal, config: Config) -> None:
+async def _trim_forever(journal: JournalBackend, config: Config) -> None:
     retention_ns = int(config.journal.retention_s * 1e9)
     window_ns = int(config.journal.dedupe_window_s * 1e9)
     while True:

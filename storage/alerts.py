@@ -12,14 +12,19 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from storage.alert_rules import AlertRule
-from storage.errors import storage_errors
-from storage.sqlite import connect, rollback
+from storage.database import DbLocation, open_db, rollback, storage_errors
+from storage.notify import PgNotifier
+from storage.postgres import is_postgres_url
+
+ALERT_CHANNEL = "alert_events"
+"""NOTIFY channel of new alert events on PostgreSQL (payload: the newest sequence number).
+Readers keep polling at a slower pace as well, so a notification lost while nobody listened
+delays an event, never loses it (storage/notify.py)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alert_rules (
@@ -112,9 +117,10 @@ class AlertEvent:
 
 
 class AlertStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn = connect(path, durability="fsync")
+    def __init__(self, location: DbLocation) -> None:
+        self.path = location
+        self._conn = open_db(location)
+        self._notifies = is_postgres_url(location)
         self._lock = threading.Lock()
         with self._lock:
             self._conn.executescript(_SCHEMA)
@@ -161,6 +167,7 @@ class AlertStore:
     def record(self, events: Sequence[AlertEvent]) -> list[AlertEvent]:
         """Stores transitions not stored before; returns those that were new."""
         new: list[AlertEvent] = []
+        last = 0
         now = time.time_ns()
         with self._lock, storage_errors(self.path):
             self._conn.execute("BEGIN IMMEDIATE")
@@ -188,6 +195,7 @@ class AlertStore:
                     if cur is None:
                         continue
                     new.append(e)
+                    last = int(cur[0])
                     self._conn.execute(
                         "INSERT INTO alerts (alert_id, rule_id, subject, state, severity, labels, "
                         "since_ns, value, threshold, updated_seq) "
@@ -208,6 +216,10 @@ class AlertStore:
                             int(cur[0]),
                         ),
                     )
+                if new and self._notifies:
+                    # In the transaction: delivered when it commits, so a woken reader finds
+                    # the rows (and with BEGIN IMMEDIATE, in sequence order).
+                    PgNotifier.notify_in(self._conn, ALERT_CHANNEL, str(last))
                 self._conn.execute("COMMIT")
             except BaseException:
                 rollback(self._conn)

@@ -19,12 +19,11 @@ import threading
 import time
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from storage.sqlite import connect, rollback
+from storage.database import DbLocation, open_db, rollback
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS factor_versions (
@@ -107,8 +106,8 @@ class FactorVersion:
 class FactorTable:
     """Factor versions stored in the metadata database."""
 
-    def __init__(self, db_path: Path) -> None:
-        self._conn = connect(db_path, durability="fsync")
+    def __init__(self, db_path: DbLocation) -> None:
+        self._conn = open_db(db_path, durability="fsync")
         self._lock = threading.Lock()
         with self._lock:
             self._conn.executescript(_SCHEMA)

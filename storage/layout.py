@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.database import DbLocation
+from storage.object_store import ObjectStoreLocation, StoreLocation
+
 
 @dataclass(frozen=True)
 class DataLayout:
@@ -13,18 +16,24 @@ class DataLayout:
     data_dir: Path
     zarr_store_name: str = "products.zarr"
     metadata_db_name: str = "metadata.sqlite"
+    metadata_url: str | None = None
+    """A PostgreSQL URL: the metadata database is there instead of data_dir."""
+    object_store: ObjectStoreLocation | None = None
+    """The Zarr store is there instead of data_dir."""
 
     @property
     def journal_dir(self) -> Path:
         return self.data_dir / "journal"
 
     @property
-    def zarr_store(self) -> Path:
+    def zarr_store(self) -> StoreLocation:
+        if self.object_store is not None:
+            return self.object_store
         return self.data_dir / self.zarr_store_name
 
     @property
-    def metadata_db(self) -> Path:
-        return self.data_dir / self.metadata_db_name
+    def metadata_db(self) -> DbLocation:
+        return self.metadata_url or self.data_dir / self.metadata_db_name
 
     @property
     def recovery_dir(self) -> Path:

@@ -11,13 +11,11 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from storage.errors import storage_errors
-from storage.sqlite import connect, rollback
+from storage.database import DbLocation, open_db, rollback, storage_errors
 
 STATUS_ROLE = "role"
 """Status component of role heartbeats (key: role name)."""
@@ -93,10 +91,10 @@ class DeadLetter:
 class MetadataDB:
     """The metadata database of one data directory. Thread-safe within a process."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: DbLocation) -> None:
+        """`path`: the SQLite file, or a `postgresql://` URL (several hosts share it)."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = connect(path, durability="fsync")
+        self._conn = open_db(path, durability="fsync")
         self._lock = threading.Lock()
         with self._lock:
             self._conn.executescript(_SCHEMA)
@@ -219,7 +217,13 @@ class MetadataDB:
         """Replaces the health of the given polled devices (one transaction)."""
         now = time.time_ns()
         self._write(
-            "INSERT OR REPLACE INTO device_health VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO device_health VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (meter) DO UPDATE SET gateway = excluded.gateway, "
+            "unit_id = excluded.unit_id, state = excluded.state, "
+            "last_good_ns = excluded.last_good_ns, "
+            "consecutive_errors = excluded.consecutive_errors, "
+            "total_errors = excluded.total_errors, last_error = excluded.last_error, "
+            "updated_ns = excluded.updated_ns",
             [
                 (
                     r["meter"],
@@ -261,7 +265,8 @@ class MetadataDB:
         """Records that these (row block, time chunk) chunks of `product` changed."""
         self._write(
             "INSERT INTO rollup_dirty (product, block, chunk, generation) VALUES (?, ?, ?, 1) "
-            "ON CONFLICT (product, block, chunk) DO UPDATE SET generation = generation + 1",
+            "ON CONFLICT (product, block, chunk) DO UPDATE "
+            "SET generation = rollup_dirty.generation + 1",
             [(product, b, c) for b, c in chunks],
         )
 
@@ -290,8 +295,8 @@ class MetadataDB:
             return 0
         now = time.time_ns()
         return self._write(
-            "INSERT OR IGNORE INTO dead_letters (id, created_ns, source, stream, reason, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO dead_letters (id, created_ns, source, stream, reason, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             [
                 (d.id, now, d.source, d.stream, d.reason, orjson.dumps(d.detail).decode())
                 for d in letters

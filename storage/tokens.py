@@ -18,10 +18,9 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-from storage.sqlite import connect
+from storage.database import DbLocation, open_db
 
 Scope = Literal["read", "ingest", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "ingest", "admin")
@@ -58,8 +57,8 @@ class TokenError(ValueError):
 
 
 class TokenStore:
-    def __init__(self, path: Path) -> None:
-        self._conn = connect(path, durability="fsync")
+    def __init__(self, location: DbLocation) -> None:
+        self._conn = open_db(location)
         self._lock = threading.Lock()
         with self._lock:
             self._conn.executescript(_SCHEMA)

@@ -36,11 +36,10 @@ from typing import Any
 
 import numpy as np
 import zarr
-import zarr.storage
 
 from carbonstream.faults import crash_point
-from storage.locks import file_lock
 from storage.metadata import MetadataDB
+from storage.object_store import ObjectStoreLocation, StoreLocation, growth_lock, open_zarr_store
 from storage.products import ProductSpec
 
 ZArray = zarr.Array[Any]
@@ -140,11 +139,17 @@ class _DurableLocalStore(zarr.storage.LocalStore):
 class ProductStore:
     """Opens, creates and grows the arrays of one product group."""
 
-    def __init__(self, root: Path, spec: ProductSpec, lock_dir: Path) -> None:
+    def __init__(self, root: StoreLocation, spec: ProductSpec, lock_dir: Path) -> None:
+        """`root`: a directory, or a store on S3-compatible object storage
+        (storage/object_store.py, which also says how growth is locked there)."""
         self.root = root
         self.spec = spec
         self._lock_path = lock_dir / f"{root.name}.grow.lock"
-        self._store = _DurableLocalStore(root)
+        self._store = (
+            open_zarr_store(root)
+            if isinstance(root, ObjectStoreLocation)
+            else _DurableLocalStore(root)
+        )
         self._verified_time_len = 0
         self._consolidated = False
         """This process has made the consolidated metadata (what xarray reads) match the arrays.
@@ -152,8 +157,10 @@ class ProductStore:
         left it stale, and the arrays already being big enough would never trigger it again."""
 
     def sync(self) -> None:
-        """Makes every write of this store so far durable (see `_DurableLocalStore`)."""
-        self._store.sync_dirs()
+        """Makes every write of this store so far durable (see `_DurableLocalStore`; an object
+        store's put is durable when it returns, and has no directories)."""
+        if isinstance(self._store, _DurableLocalStore):
+            self._store.sync_dirs()
 
     def coordinate_names(self) -> tuple[str, ...]:
         return ("stream", *self.spec.stream_attrs)
@@ -185,7 +192,7 @@ class ProductStore:
         arrays = self.open_arrays()
         if arrays is not None and self._consolidated and self._covers(arrays, n_streams, n_slots):
             return arrays
-        with file_lock(self._lock_path):
+        with growth_lock(self.root, self._lock_path):
             arrays = self.open_arrays() or self._create()
             if self._covers(arrays, n_streams, n_slots):
                 if not self._consolidated:

@@ -13,7 +13,6 @@ import logging
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from carbonstream.metrics import ALERT_TRANSITIONS
 from storage.alert_rules import AlertRule
 from storage.alerts import AlertEvent, AlertStore
+from storage.database import DbLocation
 from storage.metadata import MetadataDB
 from storage.products import ProductSpec
 from stream.alert_state import RuleState, heard, observe, silence
@@ -45,7 +45,7 @@ def key_of(rule_id: str, subject: str) -> str:
 class AlertRouter:
     """Turns a batch of cells into the observations of the rules that watch them."""
 
-    def __init__(self, metadata_db: Path, specs: dict[str, ProductSpec]) -> None:
+    def __init__(self, metadata_db: DbLocation, specs: dict[str, ProductSpec]) -> None:
         self._path = metadata_db
         self._specs = specs
         self._store: AlertStore | None = None
@@ -106,7 +106,7 @@ class AlertRouter:
 class RuleBook:
     """The rules by id for the alert logics of one worker, refreshed from the store."""
 
-    def __init__(self, metadata_db: Path) -> None:
+    def __init__(self, metadata_db: DbLocation) -> None:
         self._path = metadata_db
         self._rules: dict[str, AlertRule] = {}
         self._loaded = -float("inf")
@@ -183,7 +183,7 @@ class AlertLogic(StatefulBatchLogic[Observation, AlertEvent, dict[str, Any]]):
 
 
 class AlertSink(DynamicSink[AlertEvent]):
-    def __init__(self, metadata_db: Path) -> None:
+    def __init__(self, metadata_db: DbLocation) -> None:
         self._path = metadata_db
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _AlertPartition:

@@ -17,6 +17,7 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
+from carbonstream.backends import journal_readers
 from carbonstream.config import Config
 from carbonstream.products import product_specs
 from storage.journal import JournalRecord
@@ -45,6 +46,7 @@ def build_dataflow(config: Config, stop_at_end: bool = False) -> Dataflow:
             config.journal.read_batch,
             config.journal.poll_interval_s,
             stop_at_end,
+            journal_readers(config),
         ),
     )
     outputs: list[Stream[FlowOutput]] = []

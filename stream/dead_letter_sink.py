@@ -7,17 +7,16 @@ makes the flow wait and retry (stream/storage_wait.py): a dead letter is never d
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from carbonstream.metrics import DEAD_LETTERS
+from storage.database import DbLocation
 from storage.metadata import DeadLetter, MetadataDB
 from stream.storage_wait import until_stored
 
 
 class DeadLetterSink(DynamicSink[DeadLetter]):
-    def __init__(self, metadata_db: Path) -> None:
+    def __init__(self, metadata_db: DbLocation) -> None:
         self._path = metadata_db
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _DeadLetterPartition:

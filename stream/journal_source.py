@@ -9,6 +9,7 @@ position only delays trimming.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,13 +19,17 @@ from carbonstream.faults import crash_point, slow_point
 from carbonstream.metrics import STORAGE_REFUSED
 from storage.errors import StorageUnavailable
 from storage.journal import JournalReader, JournalRecord
+from storage.journal_backend import JournalReaderBackend
 from stream.watchdog import FLOW_PROGRESS
 
 CONSUMER = "flow"
 
 
 class JournalSource(FixedPartitionedSource[JournalRecord, int]):
-    """`stop_at_end`: finish once every record present at start is read (re-processing, tests)."""
+    """`stop_at_end`: finish once every record present at start is read (re-processing, tests).
+
+    `open_reader` (partition -> reader) reads another backend (e.g. Kafka, see
+    carbonstream/backends.py); by default the local journal in `journal_dir`."""
 
     def __init__(
         self,
@@ -33,8 +38,10 @@ class JournalSource(FixedPartitionedSource[JournalRecord, int]):
         read_batch: int,
         poll_s: float,
         stop_at_end: bool = False,
+        open_reader: Callable[[int], JournalReaderBackend] | None = None,
     ) -> None:
         self._dir = journal_dir
+        self._open_reader = open_reader
         self._partitions = partitions
         self._read_batch = read_batch
         self._poll = timedelta(seconds=poll_s)
@@ -47,7 +54,11 @@ class JournalSource(FixedPartitionedSource[JournalRecord, int]):
         self, step_id: str, for_part: str, resume_state: int | None
     ) -> _JournalPartition:
         p = int(for_part[1:])
-        reader = JournalReader(self._dir / f"p{p:04d}.sqlite", p)
+        reader: JournalReaderBackend
+        if self._open_reader is not None:
+            reader = self._open_reader(p)
+        else:
+            reader = JournalReader(self._dir / f"p{p:04d}.sqlite", p)
         return _JournalPartition(
             reader, resume_state or 1, self._read_batch, self._poll, self._stop_at_end
         )
@@ -56,7 +67,7 @@ class JournalSource(FixedPartitionedSource[JournalRecord, int]):
 class _JournalPartition(StatefulSourcePartition[JournalRecord, int]):
     def __init__(
         self,
-        reader: JournalReader,
+        reader: JournalReaderBackend,
         next_offset: int,
         read_batch: int,
         poll: timedelta,

@@ -22,7 +22,9 @@ import numpy as np
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
 from carbonstream.metrics import ZARR_CHUNKS_WRITTEN, ZARR_FLUSH_SECONDS
+from storage.database import DbLocation
 from storage.metadata import STATUS_ZARR, MetadataDB
+from storage.object_store import StoreLocation
 from storage.products import ProductSpec
 from storage.zarr_store import ProductStore, ProductWriter, registry_labels
 from stream.items import CellBatch
@@ -45,9 +47,9 @@ class ZarrSink(FixedPartitionedSink[CellBatch, None]):
 
     def __init__(
         self,
-        store_root: Path,
+        store_root: StoreLocation,
         lock_dir: Path,
-        metadata_db: Path,
+        metadata_db: DbLocation,
         specs: dict[str, ProductSpec],
         partitions: int,
         rolled_up: frozenset[str] = frozenset(),
@@ -83,7 +85,7 @@ class _ZarrPartition(StatefulSinkPartition[CellBatch, None]):
     def __init__(
         self,
         name: str,
-        root: Path,
+        root: StoreLocation,
         lock_dir: Path,
         db: MetadataDB,
         specs: dict[str, ProductSpec],

@@ -10,6 +10,8 @@ import pytest
 
 from carbonstream.config import Config, load_config
 
+pytest_plugins = ["tests.servers"]  # PostgreSQL, Kafka and S3 servers, started on demand
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -32,7 +32,8 @@ from carbonstream.metrics import (
 from connectors.ec.readers import EcReadError, read_raw_file
 from connectors.ec.settings import EcSiteSettings
 from storage.errors import StorageUnavailable
-from storage.journal import Journal, JournalEntry
+from storage.journal import JournalEntry
+from storage.journal_backend import JournalBackend
 from storage.metadata import MetadataDB
 from storage.records import EC_RAW, encode_ec_raw
 
@@ -50,7 +51,7 @@ class Seen:
 
 
 class DropFolder:
-    def __init__(self, config: Config, journal: Journal, db: MetadataDB) -> None:
+    def __init__(self, config: Config, journal: JournalBackend, db: MetadataDB) -> None:
         self.root = config.ec.drop_folder.path
         self.settle_ns = round(config.ec.drop_folder.settle_s * 1e9)
         self.sites = {s.id: s for s in config.ec.all_sites()}
@@ -138,7 +139,7 @@ class DropFolder:
         return int(ts.size)
 
 
-async def run_drop_folder(config: Config, journal: Journal) -> None:
+async def run_drop_folder(config: Config, journal: JournalBackend) -> None:
     db = MetadataDB(config.storage.layout.metadata_db)
     folder = DropFolder(config, journal, db)
     folder.root.mkdir(parents=True, exist_ok=True)

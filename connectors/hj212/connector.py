@@ -8,7 +8,7 @@ import logging
 from carbonstream.config import Config
 from connectors.hj212.server import STATUS_COMPONENT, Hj212Server
 from connectors.hj212.sites import effective_sites, site_rows
-from storage.journal import Journal
+from storage.journal_backend import JournalBackend
 from storage.metadata import MetadataDB
 from storage.products import CEMS_AXIS
 
@@ -31,7 +31,7 @@ def register_sites(config: Config) -> None:
         db.close()
 
 
-async def start_hj212(config: Config, journal: Journal) -> list[asyncio.Task[None]]:
+async def start_hj212(config: Config, journal: JournalBackend) -> list[asyncio.Task[None]]:
     """The server's task (binding, serving, publishing its counters, running the simulated
     stacks once bound). A port in use is retried rather than ending the ingest role: the other
     connectors of the role keep running meanwhile."""
@@ -41,7 +41,7 @@ async def start_hj212(config: Config, journal: Journal) -> list[asyncio.Task[Non
     return [asyncio.create_task(_run(config, journal), name="hj212-server")]
 
 
-async def _run(config: Config, journal: Journal) -> None:
+async def _run(config: Config, journal: JournalBackend) -> None:
     settings = config.cems.server
     server = Hj212Server(settings, effective_sites(config), journal)
     while True:

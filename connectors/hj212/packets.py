@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from carbonstream.core import hj212
-from storage.journal import Journal, JournalEntry
+from storage.journal import JournalEntry
+from storage.journal_backend import JournalBackend
 from storage.records import HJ212_PACKETS, encode_hj212_packets
 
 Reading = tuple[float, str]
@@ -89,7 +90,7 @@ def data_frame(
 
 
 def journal_frames(
-    journal: Journal, site: str, mn: str, frames: Sequence[tuple[int, bytes]], peer: str
+    journal: JournalBackend, site: str, mn: str, frames: Sequence[tuple[int, bytes]], peer: str
 ) -> tuple[int, int]:
     """Journals frames (cn, frame) of one site as the server does; durable on return.
     Returns (partition, offset)."""

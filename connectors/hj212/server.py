@@ -45,7 +45,8 @@ from carbonstream.metrics import (
 )
 from connectors.hj212.settings import Hj212ServerSettings, SiteSettings
 from storage.errors import StorageUnavailable
-from storage.journal import Journal, JournalEntry
+from storage.journal import JournalEntry
+from storage.journal_backend import JournalBackend
 from storage.records import HJ212_PACKETS as PACKETS_KIND
 from storage.records import encode_hj212_packets
 
@@ -204,7 +205,7 @@ class _Connection(asyncio.Protocol):
 class JournalWriter:
     """Group commit: packets submitted while a commit runs go together into the next one."""
 
-    def __init__(self, journal: Journal, max_batch: int, on_resume: Any) -> None:
+    def __init__(self, journal: JournalBackend, max_batch: int, on_resume: Any) -> None:
         self._journal = journal
         self._max_batch = max_batch
         self._queue: deque[_Pending] = deque()
@@ -301,7 +302,7 @@ class Hj212Server:
     """`await start()`, then `port` is bound; `serve_forever()` runs until cancelled."""
 
     def __init__(
-        self, settings: Hj212ServerSettings, sites: Sequence[SiteSettings], journal: Journal
+        self, settings: Hj212ServerSettings, sites: Sequence[SiteSettings], journal: JournalBackend
     ) -> None:
         self.settings = settings
         self.sites_by_mn = {s.mn: s for s in sites}

@@ -20,7 +20,8 @@ from carbonstream.metrics import JOURNAL_APPENDED, MODBUS_DEVICES, SAMPLES_INGES
 from connectors.clock import Clock, RealClock, ScaledClock
 from connectors.modbus.poller import FleetPoller, ReadingBatch
 from connectors.storage_wait import until_stored
-from storage.journal import Journal, JournalEntry
+from storage.journal import JournalEntry
+from storage.journal_backend import JournalBackend
 from storage.metadata import MetadataDB
 from storage.products import METERS_AXIS
 from storage.records import METER_READINGS, encode_meter_readings
@@ -51,7 +52,7 @@ def register_devices(config: Config, db: MetadataDB) -> None:
         db.register_streams(METERS_AXIS, new)
 
 
-async def run_modbus(config: Config, journal: Journal) -> None:
+async def run_modbus(config: Config, journal: JournalBackend) -> None:
     settings = config.connectors.modbus
     # pymodbus logs every timeout with frame dumps; device health reports the same, once.
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)

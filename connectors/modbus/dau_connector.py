@@ -38,7 +38,7 @@ from connectors.clock import NS_PER_S, Clock, RealClock, ScaledClock
 from connectors.hj212.packets import data_frame, journal_frames
 from connectors.hj212.settings import SiteSettings
 from connectors.modbus.dau_poller import DauPoller, UnitPoll
-from storage.journal import Journal
+from storage.journal_backend import JournalBackend
 from storage.metadata import MetadataDB
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,10 @@ class PollJournal:
     """Turns polls into journaled 2011 packets (one journal record each, durable on return)."""
 
     def __init__(
-        self, journal: Journal, sites: Mapping[str, SiteSettings], codes: Mapping[str, list[str]]
+        self,
+        journal: JournalBackend,
+        sites: Mapping[str, SiteSettings],
+        codes: Mapping[str, list[str]],
     ) -> None:
         self.journal = journal
         self.sites = sites
@@ -111,7 +114,7 @@ class PollJournal:
             CEMS_MODBUS_VALUES.labels(site.id, p).inc()
 
 
-async def run_cems_modbus(config: Config, journal: Journal) -> None:
+async def run_cems_modbus(config: Config, journal: JournalBackend) -> None:
     settings = config.cems.modbus
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # health reports failures, once
     sites = {s.id: s for s in config.cems.sites}

@@ -25,7 +25,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from storage.journal import Journal, JournalEntry
+from storage.journal import JournalEntry
+from storage.journal_backend import JournalBackend
 from storage.records import EC_COLUMNS, EC_RAW, EC_REQUIRED, encode_ec_raw
 
 MAX_REJECTED_LISTED = 100
@@ -187,7 +188,7 @@ def _from_rows(rows: list[Any]) -> EcBatch:
     return batch
 
 
-def journal_ec_batch(journal: Journal, site: str, batch: EcBatch) -> tuple[int, int] | None:
+def journal_ec_batch(journal: JournalBackend, site: str, batch: EcBatch) -> tuple[int, int] | None:
     """Appends the batch's rows as one record; (partition, offset) once durable."""
     if not len(batch):
         return None

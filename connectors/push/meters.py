@@ -33,7 +33,8 @@ import polars as pl
 from carbonstream.core import timestamps
 from carbonstream.faults import crash_point
 from carbonstream.metrics import INGEST_REJECTED, JOURNAL_APPENDED, SAMPLES_INGESTED
-from storage.journal import Journal, JournalEntry
+from storage.journal import JournalEntry
+from storage.journal_backend import JournalBackend
 from storage.records import METER_READINGS, encode_meter_readings
 
 SOURCE = "push.meters"
@@ -336,7 +337,7 @@ def meter_ids(body_rows: Sequence[Any]) -> list[str]:
 # -- journaling ---------------------------------------------------------------------------------
 
 
-def journal_batch(journal: Journal, batch: ParsedBatch) -> list[tuple[int, int]]:
+def journal_batch(journal: JournalBackend, batch: ParsedBatch) -> list[tuple[int, int]]:
     """Appends the valid rows, one record per journal partition; durable on return."""
     for reason, n in batch.rejected_by_reason.items():
         INGEST_REJECTED.labels(SOURCE, reason).inc(n)

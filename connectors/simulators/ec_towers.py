@@ -30,7 +30,8 @@ from carbonstream.config import Config
 from carbonstream.metrics import JOURNAL_APPENDED, SAMPLES_INGESTED
 from connectors.ec.settings import EcSimulatorSettings, simulated_sites
 from connectors.storage_wait import until_stored
-from storage.journal import Journal, JournalEntry
+from storage.journal import JournalEntry
+from storage.journal_backend import JournalBackend
 from storage.records import EC_RAW, encode_ec_raw
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class TowerFleet:
         return ts, {k: np.concatenate(v) for k, v in cols.items()}
 
 
-async def run_ec_simulator(config: Config, journal: Journal) -> None:
+async def run_ec_simulator(config: Config, journal: JournalBackend) -> None:
     sim = config.ec.simulator
     fleet = TowerFleet(sim)
     if not fleet.ids:

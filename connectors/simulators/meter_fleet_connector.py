@@ -14,7 +14,8 @@ from carbonstream.config import Config
 from carbonstream.metrics import JOURNAL_APPENDED, SAMPLES_INGESTED
 from connectors.simulators.meter_fleet import MeterFleet, demo_entities
 from connectors.storage_wait import until_stored
-from storage.journal import Journal, JournalEntry
+from storage.journal import JournalEntry
+from storage.journal_backend import JournalBackend
 from storage.metadata import MetadataDB
 from storage.products import ENTITIES_AXIS, METERS_AXIS
 from storage.records import METER_READINGS, encode_meter_readings
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 SOURCE = "meter-simulator"
 
 
-async def run_meter_simulator(config: Config, journal: Journal) -> None:
+async def run_meter_simulator(config: Config, journal: JournalBackend) -> None:
     sim = config.connectors.meter_simulator
     fleet = MeterFleet.build(sim.count, sim.id_prefix, sim.mean_power_kw, sim.interval_s, sim.seed)
     attrs = {"commodity": "electricity", "unit": "kWh", "region": sim.region, "basis": "location"}

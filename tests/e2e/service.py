@@ -38,9 +38,14 @@ class Service:
 
     @classmethod
     def start(
-        cls, cwd: Path, port: int, config: Path | None = None, env: dict[str, str] | None = None
+        cls,
+        cwd: Path,
+        port: int,
+        config: Path | None = None,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> Service:
-        cmd = [sys.executable, "-m", "carbonstream", "run"]
+        cmd = [sys.executable, "-m", "carbonstream", "run", *args]
         if config is not None:
             cmd += ["--config", str(config)]
         log_path = cwd / "service.log"

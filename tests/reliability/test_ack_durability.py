@@ -28,7 +28,14 @@ from storage.metadata import MetadataDB
 from storage.products import METERS_AXIS
 from storage.tokens import TokenStore
 from tests.conftest import free_port
-from tests.reliability.harness import START, S, run_flow, store_contents, write_config
+from tests.reliability.harness import (
+    START,
+    S,
+    deployment_toml,
+    run_flow,
+    store_contents,
+    write_config,
+)
 
 METERS = [f"m{i:03d}" for i in range(12)]
 
@@ -49,10 +56,10 @@ def batches(seed: int) -> list[bytes]:
     return out
 
 
-def data_dir(path: Path) -> tuple[Path, str]:
+def data_dir(path: Path, deployment: str = "") -> tuple[Path, str]:
     """A prepared data directory and an ingest token of it."""
     path.mkdir()
-    config = load_config(write_config(path), environ={})
+    config = load_config(write_config(path, deployment), environ={})
     prepare_data_dir(config)
     db = MetadataDB(config.storage.layout.metadata_db)
     db.register_streams(METERS_AXIS, {m: {} for m in METERS})
@@ -136,14 +143,16 @@ def push_all(
     return deaths
 
 
+@pytest.mark.parametrize("journal", ["local", "kafka"])
 @pytest.mark.parametrize("seed", [random.randrange(1_000_000)])
 def test_acknowledged_data_survives_and_resent_data_is_not_doubled(
-    tmp_path: Path, seed: int
+    tmp_path: Path, seed: int, journal: str, request: pytest.FixtureRequest
 ) -> None:
+    """On the local journal and on Kafka (each directory with a topic of its own)."""
     bodies = batches(seed)
-    reference, ref_token = data_dir(tmp_path / "reference")
+    reference, ref_token = data_dir(tmp_path / "reference", deployment_toml(request, journal))
     push_all(reference, ref_token, bodies, [], random.Random(0))
-    crashed, token = data_dir(tmp_path / "crashed")
+    crashed, token = data_dir(tmp_path / "crashed", deployment_toml(request, journal))
     rng = random.Random(seed)
     crashes = [f"push.after_append:{rng.randint(1, 20)}" for _ in range(3)]
     deaths = push_all(crashed, token, bodies, crashes, rng)
