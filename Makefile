@@ -49,7 +49,7 @@ test-rust: ## Rust tests (no Python interpreter linked: the bindings are behind 
 	cargo test --workspace --quiet
 
 test-python: install system-packages test-servers ## pytest: unit, property and end-to-end tests
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=25
 
 # The scale-out tests start real servers on loopback (tests/servers.py): PostgreSQL from Debian's
 # package, a Kafka broker from Maven Central (Java 17 runs it; without Java those tests skip).
