@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import dashboard, errors
 from api.alert_hub import AlertHub
+from api.latest_fastpath import LatestFastPath
 from api.limits import BodyLimit
 from api.routers import (
     alerts,
@@ -51,6 +52,7 @@ def create_app(config: Config) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=config.api.max_body_bytes)
+    app.add_middleware(LatestFastPath, anonymous_read=config.api.anonymous_read)
     if config.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -69,6 +69,16 @@ class LatestCache:
                 newest[name] = max(newest.get(name, -1), slot)
         return {n: ProductState(v, newest.get(n)) for n, v in versions.items()}
 
+    def peek(self, key: Hashable, product: str) -> bytes | None:
+        """The cached body for `key` if it is current, else None (nothing is rendered)."""
+        state = self.product(product)
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] == state.version:
+                self._entries.move_to_end(key)
+                return hit[1]
+        return None
+
     async def get(
         self, key: Hashable, product: str, render: Callable[[ProductState], bytes]
     ) -> bytes:
@@ -77,11 +87,9 @@ class LatestCache:
         render (a dashboard fleet asking at once must not start as many Zarr searches). Errors
         raised by `render` are not cached."""
         state = self.product(product)
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None and hit[0] == state.version:
-                self._entries.move_to_end(key)
-                return hit[1]
+        cached = self.peek(key, product)
+        if cached is not None:
+            return cached
         flight_key = (key, state.version)
         running = self._in_flight.get(flight_key)
         if running is not None:

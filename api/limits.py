@@ -34,9 +34,19 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _refuse(scope, send, self.max_bytes)
+        headers = dict(scope.get("headers", []))
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                await _refuse(scope, send, self.max_bytes)
+                return
+            # Within the limit, and the server delivers no more than it declared.
+            await self.app(scope, receive, send)
+            return
+        if declared is None and b"transfer-encoding" not in headers:
+            # No body at all (HTTP/1.1: neither a length nor chunking), as for nearly every GET:
+            # wrapping send and receive would cost each of them for nothing.
+            await self.app(scope, receive, send)
             return
         seen = 0
         started = False

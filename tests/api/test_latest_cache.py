@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
 from api.latest import LatestCache, ProductState
+from api.latest_fastpath import LatestFastPath
 from storage.metadata import STATUS_ZARR, MetadataDB
 
 
@@ -79,3 +82,92 @@ def test_errors_are_not_cached_and_the_size_is_bounded(tmp_path: Path) -> None:
     for k in range(5):
         asyncio.run(cache.get(k, "p", lambda _, k=k: hits.append(k) or b""))
     assert hits[:2] == [0, 1], "the oldest entries were evicted"
+
+
+def test_concurrent_misses_of_one_key_share_one_render(tmp_path: Path) -> None:
+    db = MetadataDB(tmp_path / "meta.db")
+    publish(db, "p", "w", 1)
+    cache = LatestCache(db, check_s=10.0)
+    renders = 0
+
+    def slow_render(state: ProductState) -> bytes:
+        nonlocal renders
+        renders += 1
+        time.sleep(0.2)
+        return b"body"
+
+    async def many() -> list[bytes]:
+        return await asyncio.gather(*(cache.get("k", "p", slow_render) for _ in range(8)))
+
+    assert asyncio.run(many()) == [b"body"] * 8
+    assert renders == 1
+
+
+class _App:
+    """The ASGI app behind the fast path: records what reached it."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.calls.append(scope["path"])
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b"app"})
+
+
+def _serve(
+    fast: LatestFastPath, state: object, path: str, query: bytes = b"", auth: bool = False
+) -> tuple[int, bytes]:
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": query,
+        "headers": [(b"authorization", b"Bearer x")] if auth else [],
+        "app": SimpleNamespace(state=SimpleNamespace(carbonstream=state)),
+    }
+    asyncio.run(fast(scope, receive, send))
+    return int(sent[0]["status"]), bytes(sent[1]["body"])
+
+
+def test_the_fast_path_serves_only_current_anonymous_hits(tmp_path: Path) -> None:
+    db = MetadataDB(tmp_path / "meta.db")
+    publish(db, "meters/interval", "w", 1)
+    cache = LatestCache(db, check_s=0.0)
+    state = SimpleNamespace(
+        latest=cache,
+        products_of=lambda kind: ["meters/interval"] if kind == "meters" else [],
+        meters=SimpleNamespace(spec=SimpleNamespace(name="meters/interval")),
+    )
+    key = ("stream", "meters", "m-1", "meters/interval")
+    asyncio.run(cache.get(key, "meters/interval", lambda s: b'{"id":"m-1"}'))
+    asyncio.run(cache.get(("meters", 100, 0), "meters/interval", lambda s: b'{"items":[]}'))
+    app = _App()
+    fast = LatestFastPath(app, anonymous_read=True)
+
+    assert _serve(fast, state, "/v1/streams/meters/m-1/latest") == (200, b'{"id":"m-1"}')
+    assert _serve(fast, state, "/v1/meters/latest", b"limit=100") == (200, b'{"items":[]}')
+    assert app.calls == [], "hits never reach the app"
+
+    # Everything else goes to the app: a token, another parameter, a miss, another kind.
+    _serve(fast, state, "/v1/streams/meters/m-1/latest", auth=True)
+    _serve(fast, state, "/v1/streams/meters/m-1/latest", b"format=csv")
+    _serve(fast, state, "/v1/streams/meters/m-2/latest")
+    _serve(fast, state, "/v1/streams/cems/m-1/latest")
+    _serve(fast, state, "/v1/meters/latest", b"limit=1")
+    assert len(app.calls) == 5
+
+    time.sleep(0.001)
+    publish(db, "meters/interval", "w", 2)  # written again: the hit is stale
+    assert _serve(fast, state, "/v1/streams/meters/m-1/latest") == (404, b"app")
+    assert _serve(
+        LatestFastPath(_App(), anonymous_read=False), state, "/v1/meters/latest", b"limit=100"
+    ) == (404, b"app")
