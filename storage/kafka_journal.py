@@ -260,14 +260,25 @@ class KafkaJournal:
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise
-            meta = self._admin.list_topics(self.topic, timeout=self.settings.ack_timeout_s)
-            found = meta.topics[self.topic]
+            found = self._created_topic_metadata()
         if len(found.partitions) != self._partitions:
             raise JournalConfigError(
                 f"Kafka topic {self.topic} has {len(found.partitions)} partitions but the "
                 f"configuration asks for {self._partitions}; streams are routed by partition, so "
                 "the count cannot change on existing data"
             )
+
+    def _created_topic_metadata(self) -> Any:
+        """The metadata of a topic just created: a broker may list it with no partitions (or not
+        at all) until the creation has propagated, which is not a partition count to judge."""
+        deadline = time.monotonic() + self.settings.ack_timeout_s
+        while True:
+            meta = self._admin.list_topics(self.topic, timeout=self.settings.ack_timeout_s)
+            found = meta.topics.get(self.topic)
+            ready = found is not None and found.error is None and len(found.partitions) > 0
+            if ready or time.monotonic() > deadline:
+                return found if found is not None else meta.topics[self.topic]
+            time.sleep(0.1)
 
     def partition_for(self, key: str) -> int:
         return partition_for(key, self._partitions)
