@@ -40,3 +40,13 @@ def make_config(write_config: Callable[[str], Path]) -> Callable[[str], Config]:
         return load_config(write_config(body), environ={})
 
     return make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Schemathesis names each operation's test item `test[GET /path]` but gives them all the
+    same node id; pytest-xdist (`make test` runs two workers) schedules by node id and would run
+    one operation instead of every one. The label is appended to the id."""
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        if label and item.parent is not None and not item.nodeid.endswith(item.name):
+            item._id = item.parent.id.child(item.name)  # what pytest computes for its own items

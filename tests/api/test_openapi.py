@@ -40,7 +40,7 @@ STACK = "sim-stack-000"
 TOWER = "sim-tower-000"
 CONFIG_RULE = "config-co2-permit"
 PROBLEM = "application/problem+json"
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 18
 
 CONFIG = f"""
 [storage]

@@ -125,7 +125,7 @@ def descendants(parents: dict[str, str | None], eid: str) -> set[str]:
     return out
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(forest=forests(), seed=st.integers(0, 2**32 - 1))
 def test_every_entity_is_the_sum_of_the_meters_below_it(
     forest: tuple[dict[str, str | None], dict[str, str | None], dict[str, str]], seed: int
