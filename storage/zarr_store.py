@@ -458,9 +458,24 @@ class ProductReader:
     def _current(self) -> dict[str, ZArray] | None:
         now = time.monotonic()
         if self._arrays is None or now - self._opened > self._refresh_s:
-            self._arrays = self.store.open_arrays()
+            self._arrays = self._open_consistent()
             self._opened = now
         return self._arrays
+
+    def _open_consistent(self) -> dict[str, ZArray] | None:
+        """Handles that agree on the shape. A writer grows the arrays one after the other, so
+        handles opened meanwhile can disagree; a reader keeping them would then serve a new
+        period with some variables and not others (a flux row with u* but no FC) until its next
+        refresh. Reopened until they agree (a growth takes milliseconds)."""
+        arrays = self.store.open_arrays()
+        for _ in range(50):
+            if arrays is None:
+                return None
+            if len({arrays[v.name].shape for v in self.spec.variables}) == 1:
+                return arrays
+            time.sleep(0.01)
+            arrays = self.store.open_arrays()
+        return arrays
 
     def shape(self) -> tuple[int, int]:
         arrays = self._current()
