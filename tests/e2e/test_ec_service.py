@@ -76,7 +76,10 @@ def test_simulated_towers_fluxes_appear_over_http(service: Service) -> None:
 
     for p in service.wait_for("a complete simulated period", periods, timeout_s=400):
         assert p["FC"] is not None, f"no fluxes for a complete period: {p}"
-        assert p["FC"] < 0 and p["H"] > 0 and p["LE"] > 0 and p["USTAR"] > 0.1
+        # 15-s simulated periods (150 samples): the simulator's mean fluxes are an uptake of CO2
+        # and upward H and LE, but one short period can fluctuate past zero; plausible ranges.
+        assert -60 < p["FC"] < 20 and -200 < p["H"] < 800 and -200 < p["LE"] < 800, p
+        assert p["USTAR"] > 0.1
         assert p["CO2_TLAG_ACTUAL"] == pytest.approx(0.3)
     with service.client() as c:
         text = c.get("/v1/ec/sim-tower-001/fluxes", params={"format": "fluxnet"}).text
