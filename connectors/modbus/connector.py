@@ -18,6 +18,7 @@ import numpy as np
 from carbonstream.config import Config
 from carbonstream.metrics import JOURNAL_APPENDED, MODBUS_DEVICES, SAMPLES_INGESTED
 from connectors.clock import Clock, RealClock, ScaledClock
+from connectors.modbus.health import device_health_rows
 from connectors.modbus.poller import FleetPoller, ReadingBatch
 from connectors.storage_wait import until_stored
 from storage.journal import JournalEntry
@@ -93,21 +94,7 @@ async def run_modbus(config: Config, journal: JournalBackend) -> None:
 
 def _publish_once(poller: FleetPoller, db: MetadataDB) -> None:
     health = poller.health()
-    db.put_device_health(
-        [
-            {
-                "meter": h.meter,
-                "gateway": h.gateway,
-                "unit_id": h.unit_id,
-                "state": h.state,
-                "last_good_ns": h.last_good_ns,
-                "consecutive_errors": h.consecutive_errors,
-                "total_errors": h.total_errors,
-                "last_error": h.last_error,
-            }
-            for h in health
-        ]
-    )
+    db.put_device_health(device_health_rows(health))
     counts = {s: 0 for s in STATES}
     for h in health:
         counts[h.state] = counts.get(h.state, 0) + 1

@@ -38,6 +38,7 @@ from connectors.clock import NS_PER_S, Clock, RealClock, ScaledClock
 from connectors.hj212.packets import data_frame, journal_frames
 from connectors.hj212.settings import SiteSettings
 from connectors.modbus.dau_poller import DauPoller, UnitPoll
+from connectors.modbus.health import device_health_rows
 from storage.journal_backend import JournalBackend
 from storage.metadata import MetadataDB
 
@@ -140,21 +141,7 @@ def publish_once(poller: DauPoller, db: MetadataDB) -> None:
     """Unit health into the device health table (next to the meters') and, per site, into the
     status the CEMS sites endpoint shows."""
     health = poller.health()
-    db.put_device_health(
-        [
-            {
-                "meter": h.meter,
-                "gateway": h.gateway,
-                "unit_id": h.unit_id,
-                "state": h.state,
-                "last_good_ns": h.last_good_ns,
-                "consecutive_errors": h.consecutive_errors,
-                "total_errors": h.total_errors,
-                "last_error": h.last_error,
-            }
-            for h in health
-        ]
-    )
+    db.put_device_health(device_health_rows(health))
     counts = dict.fromkeys(STATES, 0)
     for h in health:
         counts[h.state] += 1

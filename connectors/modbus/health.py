@@ -19,8 +19,9 @@ device is broken.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 HealthState = Literal["unknown", "ok", "degraded", "dead"]
 
@@ -110,3 +111,20 @@ class HealthTracker:
             last_error=self.last_error,
             last_error_ns=self.last_error_ns,
         )
+
+
+def device_health_rows(health: Sequence[DeviceHealth]) -> list[dict[str, Any]]:
+    """Rows of the device health table (meters and CEMS data-acquisition units alike)."""
+    return [
+        {
+            "meter": h.meter,
+            "gateway": h.gateway,
+            "unit_id": h.unit_id,
+            "state": h.state,
+            "last_good_ns": h.last_good_ns,
+            "consecutive_errors": h.consecutive_errors,
+            "total_errors": h.total_errors,
+            "last_error": h.last_error,
+        }
+        for h in health
+    ]
