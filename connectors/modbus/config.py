@@ -24,6 +24,7 @@ but do not import it, so that module can import this one. In TOML:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -234,17 +235,22 @@ class ModbusSettings(_Section):
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
-        seen: set[tuple[str, int]] = set()
-        labels: set[str] = set()
-        for g in self.gateways:
-            if (g.host, g.port) in seen:
-                raise ValueError(f"gateway {g.host}:{g.port} is declared twice")
-            if g.label in labels:
-                raise ValueError(f"gateway name {g.label!r} is used twice")
-            seen.add((g.host, g.port))
-            labels.add(g.label)
+        unique_gateways(self.gateways)
         _unique_meters([d for g in self.gateways for d in g.devices])
         return self
+
+
+def unique_gateways(gateways: Sequence[GatewayLinkSettings]) -> None:
+    """Refuses a gateway address or name declared twice (meter and DAU pollers alike)."""
+    seen: set[tuple[str, int]] = set()
+    labels: set[str] = set()
+    for g in gateways:
+        if (g.host, g.port) in seen:
+            raise ValueError(f"gateway {g.host}:{g.port} is declared twice")
+        if g.label in labels:
+            raise ValueError(f"gateway name {g.label!r} is used twice")
+        seen.add((g.host, g.port))
+        labels.add(g.label)
 
 
 def _unique_meters(devices: list[DeviceSettings]) -> None:

@@ -31,7 +31,12 @@ from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connectors.modbus.config import GatewayLinkSettings, RegisterFunction, SimulatedClockSettings
+from connectors.modbus.config import (
+    GatewayLinkSettings,
+    RegisterFunction,
+    SimulatedClockSettings,
+    unique_gateways,
+)
 from connectors.modbus.decode import DataType, WordOrder, register_count
 
 if TYPE_CHECKING:
@@ -224,16 +229,9 @@ class CemsModbusSettings(_Section):
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
-        seen: set[tuple[str, int]] = set()
-        labels: set[str] = set()
+        unique_gateways(self.gateways)
         sites: set[str] = set()
         for g in self.gateways:
-            if (g.host, g.port) in seen:
-                raise ValueError(f"gateway {g.host}:{g.port} is declared twice")
-            if g.label in labels:
-                raise ValueError(f"gateway name {g.label!r} is used twice")
-            seen.add((g.host, g.port))
-            labels.add(g.label)
             for u in g.units:
                 if u.site in sites:
                     raise ValueError(f"site {u.site!r} is polled by two units")
