@@ -125,7 +125,8 @@ class JournalSettings(Section):
         3600.0,
         ge=0,
         description="Records stay this long after every consumer has snapshotted past them "
-        "(for inspection and re-processing), then are trimmed.",
+        "(for inspection and re-processing), then are trimmed. At least the longest EC "
+        "averaging period: a restarted flow rebuilds open periods from these records.",
     )
     dedupe_window_s: float = Field(
         86_400.0,
@@ -473,6 +474,19 @@ class Config(Section):
                 raise ValueError(
                     f"streams.meters[{i}].entity: {m.entity!r} is not declared in [[entities]]"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _journal_keeps_open_ec_periods(self) -> Config:
+        """A tower rebuilds its open averaging period from journal records after a restart
+        (stream/ec_replay.py): the journal must keep them at least one period."""
+        longest = max((s.period_s for s in self.ec.all_sites()), default=0.0)
+        if self.journal.retention_s < longest:
+            raise ValueError(
+                f"journal.retention_s: {self.journal.retention_s:g} s is shorter than the longest "
+                f"EC averaging period ({longest:g} s); a restarted flow rebuilds open periods "
+                "from the journal"
+            )
         return self
 
     @model_validator(mode="after")

@@ -62,6 +62,11 @@ EC_SAMPLES = Counter(
     "Raw eddy-covariance samples seen by the flow, by outcome (received, late, off_grid)",
     ["outcome"],
 )
+EC_REPLAY = Counter(
+    "carbonstream_ec_replay_records",
+    "Journal records read back to rebuild open EC periods on resume, by outcome (read, missing)",
+    ["outcome"],
+)
 EC_PERIODS = Counter(
     "carbonstream_ec_periods",
     "Averaging periods processed by the EC kernel, by outcome (ok, flagged, error)",

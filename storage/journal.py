@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS consumers (
 """
 
 _META_FILE = "journal.json"
+_OFFSETS_PER_QUERY = 500  # well under SQLite's bound on parameters of one statement
 
 
 class JournalConfigError(RuntimeError):
@@ -299,6 +300,18 @@ class JournalReader:
             (from_offset, limit),
         ).fetchall()
         return [JournalRecord(self.partition, r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def read_offsets(self, offsets: Sequence[int]) -> list[JournalRecord]:
+        out: list[JournalRecord] = []
+        for i in range(0, len(offsets), _OFFSETS_PER_QUERY):
+            chunk = [int(o) for o in offsets[i : i + _OFFSETS_PER_QUERY]]
+            rows = self._conn.execute(
+                "SELECT offset, stream, kind, ingest_ns, payload FROM records "
+                f"WHERE offset IN ({','.join('?' * len(chunk))}) ORDER BY offset",
+                chunk,
+            ).fetchall()
+            out += [JournalRecord(self.partition, r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        return out
 
     def head(self) -> int:
         return _head(self._conn)

@@ -30,6 +30,11 @@ class JournalReaderBackend(Protocol):
         yet (the caller polls again)."""
         ...
 
+    def read_offsets(self, offsets: Sequence[int]) -> list[JournalRecord]:
+        """The records at `offsets` (ascending) that are still kept, in order. Stateful steps
+        rebuild open state from the journal with it instead of snapshotting the samples."""
+        ...
+
     def head(self) -> int:
         """Last offset assigned in the partition (0 if none)."""
         ...

@@ -615,6 +615,23 @@ class KafkaJournalReader:
             self._position = _offset(m) + 1
         return out
 
+    def read_offsets(self, offsets: Sequence[int]) -> list[JournalRecord]:
+        """Kafka has no lookup by offset that beats a sequential read: reads the span of
+        `offsets` and keeps those asked for (a trimmed one is simply not there)."""
+        if not offsets:
+            return []
+        wanted = set(offsets)
+        nxt, last = min(wanted), min(max(wanted), self.head())
+        out: list[JournalRecord] = []
+        deadline = time.monotonic() + self._settings.ack_timeout_s
+        while nxt <= last and time.monotonic() < deadline:
+            batch = self.read(nxt, 500)
+            if batch:
+                out += [r for r in batch if r.offset in wanted]
+                nxt = batch[-1].offset + 1
+                deadline = time.monotonic() + self._settings.ack_timeout_s
+        return out
+
     def head(self) -> int:
         _, high = self._consumer.get_watermark_offsets(
             TopicPartition(self._topic, self.partition), timeout=self._settings.ack_timeout_s

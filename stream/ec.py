@@ -9,9 +9,10 @@ kernel (`core.ec.EcProcessor`, settings of its `[[ec.sites]]` entry or of the si
 - Late samples (of a period already closed) are counted and reported as a dead letter; they do
   not reopen the period. A tower that stops sending keeps its last period open until it sends
   again.
-- State (the open period's samples) is snapshotted with the journal offsets, and decisions
-  depend only on the samples' own timestamps, so a crash and replay rebuild the same periods
-  and rewrite the same cells with the same values.
+- State is the open period's start and the journal offsets of its records, not its samples:
+  on resume they are read back from the journal (stream/ec_replay.py). Decisions depend only on
+  the samples' own timestamps, so a crash and replay rebuild the same periods and rewrite the
+  same cells with the same values.
 - Raw samples of sites with `archive_raw` go to ec/raw_<rate>hz as they arrive (position-
   addressed, so a replay rewrites the same cells).
 """
@@ -29,10 +30,11 @@ import numpy.typing as npt
 from bytewax.dataflow import Stream
 from bytewax.operators import StatefulBatchLogic
 
+from carbonstream.backends import journal_readers
 from carbonstream.config import Config
 from carbonstream.core import InputError
 from carbonstream.core import ec as ec_core
-from carbonstream.metrics import EC_PERIODS, EC_SAMPLES
+from carbonstream.metrics import EC_PERIODS, EC_REPLAY, EC_SAMPLES
 from carbonstream.products import ec_flux_specs, ec_raw_specs
 from connectors.ec.settings import EcSiteSettings, site_columns
 from storage.codec import PayloadError
@@ -41,6 +43,7 @@ from storage.metadata import DeadLetter, MetadataDB
 from storage.products import EC_AXIS, ProductSpec
 from storage.records import EC_RAW, decode_ec_raw
 from stream.ec_periods import PeriodBuffer
+from stream.ec_replay import Fetch, JournalFetcher, OpenRecords
 from stream.items import CellBatch
 from stream.pipeline import FlowOutput, KindPipeline
 
@@ -68,22 +71,36 @@ def buffer_columns(site: EcSiteSettings) -> list[str]:
 
 class TowerLogic(StatefulBatchLogic[JournalRecord, FlowOutput, State]):
     """One tower. Bytewax does not pass the key to the builder, so the tower is learnt from its
-    first record (or from the resume state)."""
+    first record (or from the resume state). `fetch` reads journal records back by offset, to
+    rebuild the open period on resume (stream/ec_replay.py)."""
 
     def __init__(
-        self, contexts: Callable[[str], TowerContext | None], resume: State | None
+        self,
+        contexts: Callable[[str], TowerContext | None],
+        fetch: Fetch,
+        resume: State | None,
     ) -> None:
         self._contexts = contexts
+        self._fetch = fetch
         self._tower: str | None = None
         self._ctx: TowerContext | None = None
         self._buffer: PeriodBuffer | None = None
         self._processor: ec_core.EcProcessor | None = None
         self._present: set[str] = set()
+        self._records = OpenRecords()
+        self._inline = False
+        """Resumed from a snapshot that holds the samples (written before journal replay): it
+        is kept in that form until its period closes, since its records are not listed."""
+        self._pending: list[FlowOutput] = []
         if resume:
             self._open(resume["tower"])
             if self._buffer is not None:
-                self._buffer.restore(resume["buffer"])
                 self._present = set(resume["present"])
+                if "buffer" in resume:
+                    self._buffer.restore(resume["buffer"])
+                    self._inline = self._buffer.start_ns is not None
+                else:
+                    self._replay(resume["period_start"], OpenRecords.unpack(resume["records"]))
 
     def _open(self, tower: str) -> None:
         self._tower = tower
@@ -93,8 +110,45 @@ class TowerLogic(StatefulBatchLogic[JournalRecord, FlowOutput, State]):
             self._buffer = PeriodBuffer(buffer_columns(site), site.sampling_hz, site.period_s)
             self._processor = ec_core.EcProcessor(site.kernel_config())
 
+    def _replay(self, start_ns: int | None, records: OpenRecords) -> None:
+        assert self._buffer is not None and self._ctx is not None
+        if start_ns is None or records.partition is None:
+            return
+        self._buffer.reopen(start_ns)
+        got = self._fetch(records.partition, records.offsets)
+        for rec in got:
+            ts, cols = decode_ec_raw(rec.payload)  # it decoded when it was first placed
+            ts, cols = _after(ts, cols, self._ctx.flux.origin_ns)
+            self._pending += self._place(rec, ts, cols, replaying=True)
+        EC_REPLAY.labels("read").inc(len(got))
+        missing = len(records.offsets) - len(got)
+        if missing:
+            EC_REPLAY.labels("missing").inc(missing)
+            log.warning(
+                "tower %s: %d of %d journal record(s) of the open period %d are no longer kept",
+                self._tower,
+                missing,
+                len(records.offsets),
+                start_ns,
+            )
+            self._pending.append(
+                DeadLetter(
+                    id=f"{SOURCE}:replay:{self._tower}:{start_ns}",
+                    source=SOURCE,
+                    stream=self._tower or "",
+                    reason="replay_missing",
+                    detail={
+                        "message": f"{missing} of {len(records.offsets)} journal record(s) of "
+                        "the open period were trimmed before the flow resumed; the period "
+                        "closes without their samples (journal.retention_s)",
+                        "period_start_ns": start_ns,
+                        "journal": {"partition": records.partition},
+                    },
+                )
+            )
+
     def on_batch(self, values: list[JournalRecord]) -> tuple[Iterable[FlowOutput], bool]:
-        out: list[FlowOutput] = []
+        out, self._pending = self._pending, []
         for rec in values:
             if self._tower is None:
                 self._open(rec.stream)
@@ -107,47 +161,54 @@ class TowerLogic(StatefulBatchLogic[JournalRecord, FlowOutput, State]):
                 out.append(_letter(rec, "bad_payload", str(exc)))
                 continue
             EC_SAMPLES.labels("received").inc(int(ts.size))
-            if ts.size and int(ts.min()) < self._ctx.flux.origin_ns:
-                keep = ts >= self._ctx.flux.origin_ns
-                out.append(
-                    _letter(
-                        rec,
-                        "before_origin",
-                        f"{int((~keep).sum())} sample(s) before the origin of the time grid",
-                    )
-                )
-                ts, cols = ts[keep], {k: v[keep] for k, v in cols.items()}
+            early = int((ts < self._ctx.flux.origin_ns).sum()) if ts.size else 0
+            if early:
+                message = f"{early} sample(s) before the origin of the time grid"
+                out.append(_letter(rec, "before_origin", message))
+                ts, cols = _after(ts, cols, self._ctx.flux.origin_ns)
             self._present.update(cols)
             if self._ctx.raw is not None:
                 out.extend(self._raw_cells(ts, cols))
-            closed: list[tuple[int, CellBatch | str]] = []
-
-            def on_close(
-                start: int,
-                period: dict[str, npt.NDArray[np.float32]],
-                _received: int,
-                closed: list[tuple[int, CellBatch | str]] = closed,
-            ) -> None:
-                closed.append((start, self._process(start, period)))
-
-            stats = self._buffer.add(ts, cols, on_close)
-            for start, result in closed:
-                if isinstance(result, str):
-                    out.append(_letter(rec, "kernel_error", result, period_start_ns=start))
-                else:
-                    out.append(result)
-            if stats.late or stats.outside:
-                EC_SAMPLES.labels("late").inc(stats.late)
-                EC_SAMPLES.labels("off_grid").inc(stats.outside)
-                out.append(
-                    _letter(
-                        rec,
-                        "late_samples" if stats.late else "off_grid_samples",
-                        f"{stats.late} sample(s) of periods already closed, "
-                        f"{stats.outside} between sampling instants; dropped",
-                    )
-                )
+            out += self._place(rec, ts, cols, replaying=False)
         return out, StatefulBatchLogic.RETAIN
+
+    def _place(
+        self,
+        rec: JournalRecord,
+        ts: npt.NDArray[np.int64],
+        cols: dict[str, npt.NDArray[np.float32]],
+        replaying: bool,
+    ) -> list[FlowOutput]:
+        """Adds the record's samples to the open period; a replayed record's late samples were
+        already reported when it first arrived."""
+        assert self._buffer is not None
+        out: list[FlowOutput] = []
+        closed: list[tuple[int, CellBatch | str]] = []
+
+        def on_close(start: int, period: dict[str, npt.NDArray[np.float32]], _n: int) -> None:
+            closed.append((start, self._process(start, period)))
+
+        stats = self._buffer.add(ts, cols, on_close)
+        if closed:
+            self._inline = False
+        self._records.note(rec, period_restarted=bool(closed))
+        for start, result in closed:
+            if isinstance(result, str):
+                out.append(_letter(rec, "kernel_error", result, period_start_ns=start))
+            else:
+                out.append(result)
+        if (stats.late or stats.outside) and not replaying:
+            EC_SAMPLES.labels("late").inc(stats.late)
+            EC_SAMPLES.labels("off_grid").inc(stats.outside)
+            out.append(
+                _letter(
+                    rec,
+                    "late_samples" if stats.late else "off_grid_samples",
+                    f"{stats.late} sample(s) of periods already closed, "
+                    f"{stats.outside} between sampling instants; dropped",
+                )
+            )
+        return out
 
     def _process(self, start_ns: int, cols: dict[str, npt.NDArray[np.float32]]) -> CellBatch | str:
         assert self._ctx is not None and self._processor is not None
@@ -188,11 +249,28 @@ class TowerLogic(StatefulBatchLogic[JournalRecord, FlowOutput, State]):
         return [CellBatch(spec.name, rows, slots, values)]
 
     def snapshot(self) -> State:
+        if self._inline and self._buffer is not None:
+            return {
+                "tower": self._tower,
+                "buffer": self._buffer.snapshot(),
+                "present": sorted(self._present),
+            }
         return {
             "tower": self._tower,
-            "buffer": self._buffer.snapshot() if self._buffer is not None else None,
             "present": sorted(self._present),
+            "period_start": self._buffer.start_ns if self._buffer is not None else None,
+            "records": self._records.pack(),
         }
+
+
+def _after(
+    ts: npt.NDArray[np.int64], cols: dict[str, npt.NDArray[np.float32]], origin_ns: int
+) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.float32]]]:
+    """The samples at or after the origin of the time grid (the only ones it can place)."""
+    if not ts.size or int(ts.min()) >= origin_ns:
+        return ts, cols
+    keep = ts >= origin_ns
+    return ts[keep], {k: v[keep] for k, v in cols.items()}
 
 
 def _letter(
@@ -243,9 +321,10 @@ def _build(prefix: str, records: Stream[JournalRecord], config: Config) -> Strea
             contexts.update(tower_contexts(config))
         return contexts.get(tower)
 
+    fetch = JournalFetcher(journal_readers(config))
     keyed = op.key_on(f"{prefix}_by_tower", records, lambda r: r.stream)
     towers = op.stateful_batch(
-        f"{prefix}_towers", keyed, lambda resume: TowerLogic(context, resume)
+        f"{prefix}_towers", keyed, lambda resume: TowerLogic(context, fetch, resume)
     )
     return op.key_rm(f"{prefix}_unkey", towers)
 

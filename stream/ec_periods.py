@@ -101,7 +101,16 @@ class PeriodBuffer:
         self.received = 0
         self.start_ns = None
 
-    # Recovery: the open period as bytes (only up to the last sample received).
+    def reopen(self, start_ns: int) -> None:
+        """Empties the buffer and opens the period starting at `start_ns`: a resumed tower
+        places its journal records again, and their samples of earlier periods must count as
+        late, not open those periods."""
+        self.data.fill(np.nan)
+        self._seen.fill(False)
+        self.received = 0
+        self.start_ns = start_ns
+
+    # Recovery from snapshots written before journal replay (samples inline), see stream/ec.py.
     def snapshot(self) -> tuple[int | None, int, bytes, bytes]:
         if self.start_ns is None:
             return (None, 0, b"", b"")

@@ -77,6 +77,10 @@ def problems(path: Path | None, environ: dict[str, str] | None = None) -> list[s
             "[recovery]\nsnapshot_interval_s = 0\n",
             "recovery.snapshot_interval_s: Input should be greater than 0",
         ),
+        (
+            "[journal]\nretention_s = 600\n[ec.simulator]\ncount = 1\naveraging_min = 30\n",
+            "journal.retention_s: 600 s is shorter than the longest EC averaging period (1800 s)",
+        ),
     ],
 )
 def test_refusals_name_file_key_and_reason(
