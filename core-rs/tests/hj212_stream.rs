@@ -197,6 +197,19 @@ fn header_shifted_by_one_hash_is_found() {
 }
 
 #[test]
+fn an_empty_read_keeps_a_held_hash() {
+    // Found by Hypothesis: reads `#0#`, ``, `#0101...` lost the frame, since the empty read
+    // dropped the `#` held as the possible start of a header.
+    let s = format!("#0{V_QNRTN}");
+    let (a, b) = s.as_bytes().split_at(3);
+    let got = normalise(decode_chunks([a, &[][..], b]));
+    assert_eq!(
+        got,
+        vec![Item::Error(FrameError::Garbage { skipped: 2 }), seg(V_QNRTN)]
+    );
+}
+
+#[test]
 fn half_a_frame_then_silence_is_reportable() {
     let mut d = FrameDecoder::new();
     let mut out = Vec::new();

@@ -64,6 +64,9 @@ impl FrameDecoder {
     /// Appends bytes read from the connection. Bytes that cannot belong to a frame (before any
     /// `##`) are dropped here and counted, never stored.
     pub fn push(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return; // nothing to learn; a held lone `#` may still start the next frame
+        }
         if self.pos > 0 {
             self.buf.drain(..self.pos);
             self.pos = 0;
