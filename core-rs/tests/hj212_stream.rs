@@ -205,7 +205,10 @@ fn an_empty_read_keeps_a_held_hash() {
     let got = normalise(decode_chunks([a, &[][..], b]));
     assert_eq!(
         got,
-        vec![Item::Error(FrameError::Garbage { skipped: 2 }), seg(V_QNRTN)]
+        vec![
+            Item::Error(FrameError::Garbage { skipped: 2 }),
+            seg(V_QNRTN)
+        ]
     );
 }
 
