@@ -233,7 +233,10 @@ def test_retries_back_off_exponentially_within_the_poll_window() -> None:
     times = [t / NS_PER_S for t, unit in gw.log if unit == dead.unit_id]
     assert len(times) == 5  # 1 + 4 retries, all in the first 60 s window
     gaps = np.diff(times)
-    np.testing.assert_allclose(gaps, [1.0, 2.0, 3.0, 3.0], atol=0.3)  # doubling, capped at 3
+    # Doubling, capped at 3 (simulated seconds at 20x: a loaded machine's late wake-ups add a
+    # few tens of real ms, never take any away; an uncapped 4 s would still fail).
+    for gap, want in zip(gaps, [1.0, 2.0, 3.0, 3.0], strict=True):
+        assert want - 0.3 <= gap <= want + 0.8, gaps
     h = {h.meter: h for h in run.health}[dead.meter]
     assert (h.state, h.request_errors, h.total_errors) == ("degraded", 5, 1)
     assert run.stats.retries == 4
