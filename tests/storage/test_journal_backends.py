@@ -76,8 +76,9 @@ def test_offsets_read_and_routing(journal: JournalBackend) -> None:
 
 def test_records_are_read_back_by_offset(journal: JournalBackend) -> None:
     """Open EC periods are rebuilt this way on resume (stream/ec_replay.py)."""
-    offs = journal.append(2, [JournalEntry(f"s{i % 3}", "k", bytes([i % 256])) for i in range(1, 1200)])
-    wanted = [o for o in offs if o % 3 == 1][:-1] + [offs[-1]]  # spread, more than one query
+    entries = [JournalEntry(f"s{i % 3}", "k", bytes([i % 256])) for i in range(1, 1200)]
+    offs = journal.append(2, entries)
+    wanted = [*[o for o in offs if o % 3 == 1][:-1], offs[-1]]  # spread, more than one query
     reader = journal.reader(2)
     got = reader.read_offsets(wanted)
     assert [r.offset for r in got] == wanted
