@@ -134,7 +134,7 @@ def test_records_trimmed_before_resume_are_counted_and_the_rest_is_kept(config: 
     second = logic(config, snap)
     assert EC_REPLAY.labels("missing")._value.get() - missing == 100
     start, data, received = buffer_of(second)
-    assert received == 500 * 20
+    assert (start, received) == (START, 500 * 20)
     assert np.isnan(data[:, : 100 * 20]).all()
     np.testing.assert_array_equal(data[:, 100 * 20 : 600 * 20], buffer_of(first)[1][:, 2000:12000])
 
