@@ -5,7 +5,7 @@ snapshots every key that changed in an epoch: snapshotting the samples wrote hal
 average for every tower at every epoch (~60 MB per 2-s epoch for 100 towers), which is what
 bounded the tower count. The samples are already durable in the journal, so a tower snapshots
 only where they are: the journal partition and the offsets of the records that placed samples in
-its open period (zlib-packed offset deltas, a few bytes per record). On resume the tower reads
+its open period (the gaps between offsets, one to two bytes per record). On resume the tower reads
 those records back and places them again; the decisions depend only on the samples' own
 timestamps, so the rebuilt period is the one that was open.
 
@@ -17,8 +17,8 @@ letter, and the period closes with the samples that remain.
 
 from __future__ import annotations
 
+import array
 import threading
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -27,42 +27,48 @@ import numpy as np
 from storage.journal import JournalRecord
 from storage.journal_backend import JournalReaderBackend
 
-Packed = tuple[int | None, bytes]
-"""(journal partition, zlib of the uint64 offset deltas after the first offset)."""
+Packed = tuple[int | None, int, str, bytes]
+"""(journal partition, first offset, numpy dtype of the gaps, the gaps to the later offsets)."""
+
+_GAP_TYPES = (np.uint8, np.uint16, np.uint32, np.uint64)
 
 
 @dataclass
 class OpenRecords:
-    """The journal records that placed samples in a tower's open period, in offset order."""
+    """The journal records that placed samples in a tower's open period, in offset order.
+
+    Kept in a C array and packed as the gaps between offsets in the narrowest integer type:
+    this is written for every tower at every epoch, so it must cost microseconds (zlib took
+    ~0.1 ms for a 30-min period's 1,800 offsets, and Python ints ~0.08 ms more)."""
 
     partition: int | None = None
-    offsets: list[int] = field(default_factory=list)
+    offsets: array.array[int] = field(default_factory=lambda: array.array("Q"))
 
     def note(self, rec: JournalRecord, period_restarted: bool) -> None:
         """`period_restarted`: the record closed the open period and began the next one, so the
         earlier records hold nothing the new period needs."""
         if period_restarted:
-            self.offsets.clear()
+            del self.offsets[:]
         self.partition = rec.partition
         if not self.offsets or self.offsets[-1] != rec.offset:
             self.offsets.append(rec.offset)
 
-    def clear(self) -> None:
-        self.offsets.clear()
-
     def pack(self) -> Packed:
         if not self.offsets:
-            return (self.partition, b"")
-        deltas = np.diff(np.asarray(self.offsets, dtype=np.uint64), prepend=np.uint64(0))
-        return (self.partition, zlib.compress(deltas.tobytes(), 1))
+            return (self.partition, 0, "", b"")
+        offsets = np.frombuffer(self.offsets, dtype=np.uint64)
+        gaps = np.diff(offsets)
+        top = int(gaps.max()) if gaps.size else 0
+        kind = next(t for t in _GAP_TYPES if top <= np.iinfo(t).max)
+        return (self.partition, int(offsets[0]), np.dtype(kind).str, gaps.astype(kind).tobytes())
 
     @classmethod
     def unpack(cls, packed: Packed) -> OpenRecords:
-        partition, blob = packed
-        if not blob:
+        partition, first, kind, gaps = packed
+        if not kind:
             return cls(partition)
-        deltas = np.frombuffer(zlib.decompress(blob), dtype=np.uint64)
-        return cls(partition, [int(o) for o in np.cumsum(deltas)])
+        offsets = np.cumsum(np.frombuffer(gaps, dtype=kind), dtype=np.uint64) + np.uint64(first)
+        return cls(partition, array.array("Q", [first, *offsets.tolist()]))
 
 
 Fetch = Callable[[int, Sequence[int]], list[JournalRecord]]
