@@ -62,33 +62,53 @@ class PeriodBuffer:
         if ts_ns.size == 0:
             return stats
         period = ts_ns // self.period_ns
+        lo, hi = int(period.min()), int(period.max())
+        if lo == hi:  # the usual record: one period, placed without splitting it
+            self._add_period(lo, ts_ns, columns, on_close, stats)
+            return stats
         order = np.argsort(period, kind="stable")
         bounds = np.flatnonzero(np.diff(period[order])) + 1
         for sel in np.split(order, bounds):
-            p_start = int(period[sel[0]]) * self.period_ns
-            if self.start_ns is not None and p_start < self.start_ns:
-                stats.late += int(sel.size)
-                continue
-            if self.start_ns is not None and p_start > self.start_ns:
-                self.close(on_close)
-            if self.start_ns is None:
-                self.start_ns = p_start
-            self._place(ts_ns[sel], {k: v[sel] for k, v in columns.items()}, stats)
+            part = {k: v[sel] for k, v in columns.items()}
+            self._add_period(int(period[sel[0]]), ts_ns[sel], part, on_close, stats)
         return stats
+
+    def _add_period(
+        self,
+        index: int,
+        ts: npt.NDArray[np.int64],
+        columns: Columns,
+        on_close: OnClose,
+        stats: AddStats,
+    ) -> None:
+        p_start = index * self.period_ns
+        if self.start_ns is not None and p_start < self.start_ns:
+            stats.late += int(ts.size)
+            return
+        if self.start_ns is not None and p_start > self.start_ns:
+            self.close(on_close)
+        if self.start_ns is None:
+            self.start_ns = p_start
+        self._place(ts, columns, stats)
 
     def _place(self, ts: npt.NDArray[np.int64], columns: Columns, stats: AddStats) -> None:
         assert self.start_ns is not None
         pos = (ts - self.start_ns) * self.rate / NS
         idx = np.rint(pos).astype(np.int64)
         ok = (np.abs(pos - idx) <= 0.25) & (idx >= 0) & (idx < self.samples)
-        stats.outside += int((~ok).sum())
-        idx = idx[ok]
+        everywhere = bool(ok.all())
+        if not everywhere:
+            stats.outside += int(ok.size - np.count_nonzero(ok))
+            idx = idx[ok]
         for i, name in enumerate(self.columns):
             col = columns.get(name)
             if col is not None:
-                self.data[i, idx] = col[ok]
-        new = ~self._seen[idx]
-        self.received += int(np.unique(idx[new]).size)
+                self.data[i, idx] = col if everywhere else col[ok]
+        fresh = idx[~self._seen[idx]]
+        # Distinct new positions: a record's samples are usually in order without repeats.
+        if fresh.size > 1 and not bool((np.diff(fresh) > 0).all()):
+            fresh = np.unique(fresh)
+        self.received += int(fresh.size)
         self._seen[idx] = True
         stats.accepted += int(idx.size)
 
