@@ -31,6 +31,8 @@ from stream.items import CellBatch
 from stream.storage_wait import until_stored, wait_for_room
 
 log = logging.getLogger(__name__)
+SLOW_FLUSH_S = 0.5
+"""Flushes longer than this are logged: the flow stands still while it writes."""
 
 
 def route_by_chunk(batch: CellBatch, chunk_streams: int) -> list[tuple[str, CellBatch]]:
@@ -121,6 +123,10 @@ class _ZarrPartition(StatefulSinkPartition[CellBatch, None]):
             stats = until_stored(component, self._root, writer.flush)
             ZARR_CHUNKS_WRITTEN.labels(product).inc(len(chunks))
             ZARR_FLUSH_SECONDS.labels(product).observe(stats.seconds)
+            if stats.seconds > SLOW_FLUSH_S:  # the flow (and every alert) waited this long
+                log.info(
+                    "slow flush: %s, %d chunk(s) in %.2f s", product, len(chunks), stats.seconds
+                )
             if product in self._rolled_up:
                 until_stored(component, self._root, partial(self._db.mark_dirty, product, chunks))
             status = {
