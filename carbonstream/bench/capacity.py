@@ -3,9 +3,10 @@
 A step starts `carbonstream run` on a fresh data directory with the fleet's configuration (and
 the alert probe's meters and rule), starts the load generators, lets the start-up burst pass
 (`warmup_s`: the tower simulator begins at the start of the current averaging period, the
-poller's first round, ...), then measures for `measure_s`: journal lag from /health every
-`poll_s`, CPU and memory of every process, samples made durable (Prometheus counters), and the
-alert probe's latency. The fleet is real-time when
+poller's first round, ...; and at least until the first EC period and CEMS minute have closed,
+whose first flush creates the product), then measures for `measure_s`: journal lag from
+/health every `poll_s`, CPU and memory of every process, samples made durable (Prometheus
+counters), and the alert probe's latency. The fleet is real-time when
 
 - the journal lag stays bounded (max <= LAG_BOUND_S) and is not growing (the mean of the last
   third of the window is at most LAG_GROWTH_S above the mean of the first third);
@@ -30,6 +31,8 @@ from carbonstream.bench.alert_latency import AlertProbe, probe_config
 from carbonstream.bench.fleet import Fleet, MeterPusher, ModbusFleet, service_config
 from carbonstream.bench.procstats import CpuMeter
 from carbonstream.bench.service import RunningService, metric_sum
+from carbonstream.config import load_config
+from carbonstream.products import ec_flux_specs
 
 LAG_BOUND_S = 10.0
 LAG_GROWTH_S = 2.0
@@ -81,6 +84,19 @@ class StepResult:
 
 
 SERVICE_PROCESSES = ("run", "ingest", "flow", "api")
+
+
+def _first_closes(svc: RunningService, fleet: Fleet) -> list[Path]:
+    """The metadata file of the first product each kind of the fleet closes (EC flux periods,
+    CEMS minutes); meters/interval is made early by the alert probe."""
+    config = load_config(svc.config_path, environ={})
+    names = [s.name for s in ec_flux_specs(config).values()] if fleet.towers else []
+    if fleet.stacks:
+        names.append("cems/minute")
+    root = config.storage.layout.zarr_store
+    if not isinstance(root, Path):
+        return []  # an object store: the timed warm-up alone
+    return [root / n / "zarr.json" for n in names]
 
 
 def _counters(svc: RunningService) -> dict[str, float]:
@@ -143,9 +159,18 @@ def run_step(fleet: Fleet, settings: StepSettings, workdir: Path) -> StepResult:
         probe = AlertProbe(svc.base_url, ingest_token, svc.token("read"), meters=PROBES)
         probe.start()
         warm_end = time.monotonic() + settings.warmup_s
-        while time.monotonic() < warm_end:
+        first_closes = _first_closes(svc, fleet)
+        # Until the first close of each product the fleet writes: it creates the Zarr arrays
+        # and writes the stream labels once per deployment (a stall of a second or two that
+        # a steady-state window must not contain).
+        give_up = warm_end + 60.0 * settings.ec_averaging_min + 90.0
+        while time.monotonic() < warm_end or (
+            any(not p.exists() for p in first_closes) and time.monotonic() < give_up
+        ):
             probe.push()  # warms the probe's path too; its latencies are discarded below
             time.sleep(2.0)
+        if first_closes:
+            time.sleep(PROBE_EVERY_S * 10)  # the other sink partitions' first flushes
         probe.stats(wait_s=5.0)
         probe.reset()  # the warm-up's latencies are not part of the measurement
 
