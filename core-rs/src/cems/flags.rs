@@ -118,12 +118,21 @@ pub(crate) fn flag_code(flag: Option<DataFlag>) -> u8 {
     flag.map_or(0, |f| f as u8)
 }
 
+/// The inverse of [`flag_code`]; `None` for a byte that is no flag. Called for every reading
+/// of every real-time sample, hence a table instead of a search of [`DataFlag::ALL`].
+#[inline]
 pub(crate) fn flag_from_code(code: u8) -> Option<Option<DataFlag>> {
-    if code == 0 {
-        return Some(None);
-    }
-    DataFlag::ALL
-        .iter()
-        .find(|f| **f as u8 == code)
-        .map(|f| Some(*f))
+    FLAG_OF_CODE[usize::from(code)]
 }
+
+const FLAG_OF_CODE: [Option<Option<DataFlag>>; 256] = {
+    let mut table = [None; 256];
+    table[0] = Some(None);
+    let mut i = 0;
+    while i < DataFlag::ALL.len() {
+        let f = DataFlag::ALL[i];
+        table[f as usize] = Some(Some(f));
+        i += 1;
+    }
+    table
+};

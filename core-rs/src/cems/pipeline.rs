@@ -705,17 +705,22 @@ impl StackPipeline {
         let hours = self.hours.push(&m.as_stack_minute())?;
         self.process_hours(hours, out)?;
         let n = self.config.variables();
-        let repeated = if self.repeated.remove(&m.minute) {
+        // Most streams never repeat a packet: an empty set needs neither lookup nor split.
+        let repeated = if !self.repeated.is_empty() && self.repeated.remove(&m.minute) {
             Q_REPEATED
         } else {
             0
         };
-        self.repeated = self.repeated.split_off(&m.minute);
+        if self.repeated.first().is_some_and(|&first| first < m.minute) {
+            self.repeated = self.repeated.split_off(&m.minute);
+        }
         let flow_valid = m
             .flow
             .and_then(|r| r.valid_value(self.config.flow_upper_limit));
         let hour = m.minute.div_euclid(60);
-        let mut bits = self.hour_bits.remove(&hour).unwrap_or_else(|| vec![0; n]);
+        // In place: removing and re-inserting the hour's entry every minute frees and
+        // reallocates both the bits and the map's node.
+        let bits = self.hour_bits.entry(hour).or_insert_with(|| vec![0; n]);
         for (var, hour_bits) in bits.iter_mut().enumerate() {
             let (reading, limits, upper) = if var == 0 {
                 (
@@ -749,7 +754,6 @@ impl StackPipeline {
                 quality: q,
             });
         }
-        self.hour_bits.insert(hour, bits);
         Ok(())
     }
 
