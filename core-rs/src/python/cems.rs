@@ -223,12 +223,20 @@ impl StackSpec {
     }
 }
 
+#[inline]
 fn reading(value: f64, flag: u8) -> Option<Reading> {
     match flag_from_code(flag) {
         Some(None) => None,
         Some(Some(f)) => Some(Reading::new(value, f)),
         // An unknown flag byte: state unknown, not valid data.
         None => Some(Reading::new(value, DataFlag::Fault)),
+    }
+}
+
+#[inline]
+fn fill_row(row: &mut [Option<Reading>], values: &[f64], flags: &[u8]) {
+    for ((r, &v), &f) in row.iter_mut().zip(values).zip(flags) {
+        *r = reading(v, f);
     }
 }
 
@@ -601,10 +609,11 @@ impl StackPipeline {
             let mut out = PipelineOutput::default();
             let mut status = vec![S_OK; n];
             let mut messages = HashMap::new();
-            let mut row = Vec::with_capacity(c);
+            // Overwritten in place per sample: a collecting `extend` per row cost more than the
+            // pipeline's own work for a sample.
+            let mut row = vec![None; c];
             for i in 0..n {
-                row.clear();
-                row.extend((0..c).map(|j| reading(v[i * c + j], f[i * c + j])));
+                fill_row(&mut row, &v[i * c..(i + 1) * c], &f[i * c..(i + 1) * c]);
                 let print = (fp[i] != 0).then_some(fp[i]);
                 if let Err(e) = inner.push_sample(t[i], reading(q[i], qf[i]), &row, print, &mut out)
                 {
@@ -651,10 +660,9 @@ impl StackPipeline {
             let mut out = PipelineOutput::default();
             let mut status = vec![S_OK; n];
             let mut messages = HashMap::new();
-            let mut row = Vec::with_capacity(c);
+            let mut row = vec![None; c];
             for i in 0..n {
-                row.clear();
-                row.extend((0..c).map(|j| reading(v[i * c + j], f[i * c + j])));
+                fill_row(&mut row, &v[i * c..(i + 1) * c], &f[i * c..(i + 1) * c]);
                 if let Err(e) = inner.push_minute(t[i], reading(q[i], qf[i]), &row, &mut out) {
                     status[i] = status_of(&e);
                     messages.insert(i, e.to_string());
