@@ -49,7 +49,7 @@ use super::hour::{HourAggregator, HourStatus, StackHour, VariableHour};
 use super::minute::{MinuteAggregator, StackSample};
 use super::policy::Policy;
 use super::snapshot::{Reader, Writer};
-use super::stack::{ChannelConfig, MinuteRecord, StackConfig};
+use super::stack::{ChannelConfig, MinuteRecord, StackConfig, StackMinute};
 use super::substitution::{Rule, Substitutor};
 use super::totals::{PeriodTotals, QuarterTotal};
 
@@ -498,6 +498,9 @@ pub struct StackPipeline {
     repeat_run: u32,
     /// Minutes before this are closed: data for them is late.
     late_before_minute: Option<i64>,
+    /// Where the minute aggregator writes the minute a sample closes (not state: reused so a
+    /// closed minute allocates nothing).
+    closed_minute: MinuteRecord,
 }
 
 fn valid(r: Option<Reading>) -> Option<f64> {
@@ -542,6 +545,7 @@ impl StackPipeline {
             last_fingerprint: None,
             repeat_run: 0,
             late_before_minute: None,
+            closed_minute: MinuteRecord::default(),
             config,
         })
     }
@@ -561,11 +565,22 @@ impl StackPipeline {
     }
 
     /// The dry standard flow (per hour) of a sample or minute; see the module documentation.
+    #[inline]
     pub fn derive_flow(
         &self,
         flow: Option<Reading>,
         channels: &[Option<Reading>],
     ) -> Option<Reading> {
+        // Inline for the common source (a scaling, once per sample); conversions out of line.
+        match self.config.flow_source {
+            FlowSource::DryStandard { scale } => {
+                flow.map(|r| Reading::new(r.value * scale, r.flag))
+            }
+            _ => self.convert_flow(flow, channels),
+        }
+    }
+
+    fn convert_flow(&self, flow: Option<Reading>, channels: &[Option<Reading>]) -> Option<Reading> {
         let cond = self.config.conditions;
         let get = |i: Option<usize>| i.and_then(|i| channels.get(i).copied().flatten());
         let (base, scale, ba) = match self.config.flow_source {
@@ -633,11 +648,28 @@ impl StackPipeline {
         let minute = t_ms.div_euclid(60_000);
         self.check_late(minute, t_ms)?;
         let q = self.derive_flow(flow, channels);
-        let closed = self.minutes.push(&StackSample {
-            t_ms,
-            flow: q,
-            channels,
-        })?;
+        let mut closed_minute = std::mem::take(&mut self.closed_minute);
+        let closed = self.minutes.push_into(
+            &StackSample {
+                t_ms,
+                flow: q,
+                channels,
+            },
+            &mut closed_minute,
+        );
+        let result = closed.and_then(|closed| {
+            self.observe_fingerprint(minute, q, fingerprint);
+            if closed {
+                self.process_minute(closed_minute.as_stack_minute(), out)
+            } else {
+                Ok(())
+            }
+        });
+        self.closed_minute = closed_minute;
+        result
+    }
+
+    fn observe_fingerprint(&mut self, minute: i64, q: Option<Reading>, fingerprint: Option<u64>) {
         if let Some(fp) = fingerprint {
             let stopped = q.is_some_and(|r| r.flag == DataFlag::Stopped);
             if stopped || self.last_fingerprint != Some(fp) {
@@ -651,10 +683,6 @@ impl StackPipeline {
                 self.repeated.insert(minute);
             }
         }
-        if let Some(m) = closed {
-            self.process_minute(m, out)?;
-        }
-        Ok(())
     }
 
     /// Adds a minute value (HJ 212 minute data) directly, bypassing the minute aggregator.
@@ -675,10 +703,10 @@ impl StackPipeline {
         }
         let q = self.derive_flow(flow, channels);
         self.process_minute(
-            MinuteRecord {
+            StackMinute {
                 minute,
                 flow: q,
-                channels: channels.to_vec(),
+                channels,
             },
             out,
         )
@@ -688,9 +716,14 @@ impl StackPipeline {
     /// for earlier minutes is refused from now on).
     pub fn close_until(&mut self, t_ms: i64, out: &mut PipelineOutput) -> Result<(), CemsError> {
         let minute = t_ms.div_euclid(60_000);
-        if let Some(m) = self.minutes.close_until(t_ms) {
-            self.process_minute(m, out)?;
-        }
+        let mut closed_minute = std::mem::take(&mut self.closed_minute);
+        let result = if self.minutes.close_until_into(t_ms, &mut closed_minute) {
+            self.process_minute(closed_minute.as_stack_minute(), out)
+        } else {
+            Ok(())
+        };
+        self.closed_minute = closed_minute;
+        result?;
         let hours = self.hours.close_until(minute)?;
         self.process_hours(hours, out)?;
         self.late_before_minute = Some(self.late_before_minute.map_or(minute, |w| w.max(minute)));
@@ -699,10 +732,10 @@ impl StackPipeline {
 
     fn process_minute(
         &mut self,
-        m: MinuteRecord,
+        m: StackMinute<'_>,
         out: &mut PipelineOutput,
     ) -> Result<(), CemsError> {
-        let hours = self.hours.push(&m.as_stack_minute())?;
+        let hours = self.hours.push(&m)?;
         self.process_hours(hours, out)?;
         let n = self.config.variables();
         // Most streams never repeat a packet: an empty set needs neither lookup nor split.
