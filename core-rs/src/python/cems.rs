@@ -607,6 +607,13 @@ impl StackPipeline {
         let inner = &mut self.inner;
         let (status, messages, out) = compute(py, || {
             let mut out = PipelineOutput::default();
+            // Every variable of every minute the batch spans (at most one per sample): the
+            // minute list is allocated once instead of growing by copies.
+            if let (Some(&first), Some(&last)) = (t.first(), t.last()) {
+                let span = (last.saturating_sub(first) / 60_000).saturating_add(2);
+                let minutes = usize::try_from(span).map_or(n + 1, |m| m.min(n + 1));
+                out.minutes.reserve(minutes * (c + 1));
+            }
             let mut status = vec![S_OK; n];
             let mut messages = HashMap::new();
             // Overwritten in place per sample: a collecting `extend` per row cost more than the
