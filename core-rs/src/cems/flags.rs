@@ -28,6 +28,7 @@ pub enum FlagEffect {
 }
 
 impl FlagEffect {
+    #[inline]
     pub fn of(flag: DataFlag) -> Self {
         match flag {
             DataFlag::Normal => Self::Valid,
@@ -69,15 +70,17 @@ impl Reading {
     /// The value usable as measured data: `None` unless the flag is valid and the value finite;
     /// T values are capped at `upper_limit` when one is configured (the analyser cannot measure
     /// above it, so anything above is not a measurement).
+    #[inline]
     pub fn valid_value(&self, upper_limit: Option<f64>) -> Option<f64> {
-        let effect = FlagEffect::of(self.flag);
-        if !effect.is_valid() || !self.value.is_finite() {
+        if !self.value.is_finite() {
             return None;
         }
-        Some(match (effect, upper_limit) {
-            (FlagEffect::ValidCapped, Some(limit)) => self.value.min(limit),
-            _ => self.value,
-        })
+        // One match on the effect (called for every reading of every sample).
+        match FlagEffect::of(self.flag) {
+            FlagEffect::Valid => Some(self.value),
+            FlagEffect::ValidCapped => Some(upper_limit.map_or(self.value, |l| self.value.min(l))),
+            _ => None,
+        }
     }
 }
 

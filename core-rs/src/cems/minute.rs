@@ -25,13 +25,16 @@ struct Acc {
 }
 
 impl Acc {
+    #[inline]
     fn add(&mut self, r: Option<Reading>, upper: Option<f64>) {
         let Some(r) = r else { return };
         let i = r.flag.index();
         self.count[i] += 1;
-        if r.value.is_finite() {
-            self.sum[i] += r.value;
+        // Not finite: counted for its flag, never summed nor valid (one test for both).
+        if !r.value.is_finite() {
+            return;
         }
+        self.sum[i] += r.value;
         if let Some(v) = r.valid_value(upper) {
             self.valid_sum += v;
             self.valid_n += 1;
@@ -115,6 +118,7 @@ impl MinuteAggregator {
 
     /// [`Self::push`] writing the minute it closes into `closed` (whose channel list is reused):
     /// `true` when it did.
+    #[inline]
     pub fn push_into(
         &mut self,
         s: &StackSample<'_>,

@@ -637,6 +637,7 @@ impl StackPipeline {
 
     /// Adds a real-time sample (`flow`: the flow reading as sent, before conversion; `None` for
     /// a velocity-derived flow). `fingerprint`: the packet's value fingerprint, for repeats.
+    #[inline]
     pub fn push_sample(
         &mut self,
         t_ms: i64,
@@ -648,27 +649,28 @@ impl StackPipeline {
         let minute = t_ms.div_euclid(60_000);
         self.check_late(minute, t_ms)?;
         let q = self.derive_flow(flow, channels);
-        let mut closed_minute = std::mem::take(&mut self.closed_minute);
-        let closed = self.minutes.push_into(
-            &StackSample {
-                t_ms,
-                flow: q,
-                channels,
-            },
-            &mut closed_minute,
-        );
-        let result = closed.and_then(|closed| {
-            self.observe_fingerprint(minute, q, fingerprint);
-            if closed {
-                self.process_minute(closed_minute.as_stack_minute(), out)
-            } else {
-                Ok(())
-            }
-        });
-        self.closed_minute = closed_minute;
+        let sample = StackSample {
+            t_ms,
+            flow: q,
+            channels,
+        };
+        let closed = self.minutes.push_into(&sample, &mut self.closed_minute)?;
+        self.observe_fingerprint(minute, q, fingerprint);
+        if closed {
+            self.process_closed_minute(out)?;
+        }
+        Ok(())
+    }
+
+    /// Processes `closed_minute` (moved out for the call, then put back to keep its buffer).
+    fn process_closed_minute(&mut self, out: &mut PipelineOutput) -> Result<(), CemsError> {
+        let m = std::mem::take(&mut self.closed_minute);
+        let result = self.process_minute(m.as_stack_minute(), out);
+        self.closed_minute = m;
         result
     }
 
+    #[inline]
     fn observe_fingerprint(&mut self, minute: i64, q: Option<Reading>, fingerprint: Option<u64>) {
         if let Some(fp) = fingerprint {
             let stopped = q.is_some_and(|r| r.flag == DataFlag::Stopped);
@@ -716,14 +718,9 @@ impl StackPipeline {
     /// for earlier minutes is refused from now on).
     pub fn close_until(&mut self, t_ms: i64, out: &mut PipelineOutput) -> Result<(), CemsError> {
         let minute = t_ms.div_euclid(60_000);
-        let mut closed_minute = std::mem::take(&mut self.closed_minute);
-        let result = if self.minutes.close_until_into(t_ms, &mut closed_minute) {
-            self.process_minute(closed_minute.as_stack_minute(), out)
-        } else {
-            Ok(())
-        };
-        self.closed_minute = closed_minute;
-        result?;
+        if self.minutes.close_until_into(t_ms, &mut self.closed_minute) {
+            self.process_closed_minute(out)?;
+        }
         let hours = self.hours.close_until(minute)?;
         self.process_hours(hours, out)?;
         self.late_before_minute = Some(self.late_before_minute.map_or(minute, |w| w.max(minute)));
