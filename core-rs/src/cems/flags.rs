@@ -40,6 +40,7 @@ impl FlagEffect {
         }
     }
 
+    #[inline]
     pub fn is_valid(self) -> bool {
         matches!(self, Self::Valid | Self::ValidCapped)
     }
@@ -139,3 +140,20 @@ const FLAG_OF_CODE: [Option<Option<DataFlag>>; 256] = {
     }
     table
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_codes_round_trip_and_nothing_else_decodes() {
+        for f in DataFlag::ALL {
+            assert_eq!(flag_from_code(flag_code(Some(f))), Some(Some(f)));
+        }
+        assert_eq!(flag_from_code(0), Some(None));
+        let letters: Vec<u8> = DataFlag::ALL.iter().map(|&f| f as u8).collect();
+        for code in (1..=u8::MAX).filter(|c| !letters.contains(c)) {
+            assert_eq!(flag_from_code(code), None, "{code}");
+        }
+    }
+}

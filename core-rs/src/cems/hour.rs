@@ -212,7 +212,12 @@ impl HourAggregator {
                 minute: minute.minute,
             });
         }
-        let closed = self.close_before(hour)?;
+        // 59 minutes in 60 close nothing: no call, no result to move.
+        let closed = if hour > cursor {
+            self.close_before(hour)?
+        } else {
+            Vec::new()
+        };
         let n = self.config.channels.len();
         let open = self.open.get_or_insert_with(|| OpenHour {
             hour,

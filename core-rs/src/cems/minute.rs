@@ -42,6 +42,7 @@ impl Acc {
         }
     }
 
+    #[inline]
     fn finish(&self, min_valid: u32) -> Option<Reading> {
         if self.valid_n >= min_valid && self.valid_n > 0 {
             let flag = if self.capped {

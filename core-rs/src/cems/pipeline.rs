@@ -744,37 +744,24 @@ impl StackPipeline {
         if self.repeated.first().is_some_and(|&first| first < m.minute) {
             self.repeated = self.repeated.split_off(&m.minute);
         }
-        let flow_valid = m
-            .flow
-            .and_then(|r| r.valid_value(self.config.flow_upper_limit));
+        let config = &self.config;
+        let flow_valid = m.flow.and_then(|r| r.valid_value(config.flow_upper_limit));
         let hour = m.minute.div_euclid(60);
         // In place: removing and re-inserting the hour's entry every minute frees and
         // reallocates both the bits and the map's node.
         let bits = self.hour_bits.entry(hour).or_insert_with(|| vec![0; n]);
-        for (var, hour_bits) in bits.iter_mut().enumerate() {
-            let (reading, limits, upper) = if var == 0 {
-                (
-                    m.flow,
-                    &self.config.flow_quality,
-                    self.config.flow_upper_limit,
-                )
-            } else {
-                let spec = &self.config.channels[var - 1];
-                (m.channels[var - 1], &spec.quality, spec.channel.upper_limit)
-            };
-            let v = reading.and_then(|r| r.valid_value(upper));
-            let mut q =
-                self.trackers[var].observe(v, limits, self.config.flatline_minutes) | repeated;
+        let mut observe = |var: usize,
+                           reading: Option<Reading>,
+                           valid: Option<f64>,
+                           limits: &QualityLimits,
+                           tracker: &mut Tracker,
+                           hour_bits: &mut u8,
+                           mass: f64| {
+            let mut q = tracker.observe(valid, limits, config.flatline_minutes) | repeated;
             if reading.is_some_and(|r| r.flag == DataFlag::Calibration) {
                 q |= Q_CALIBRATION;
             }
             *hour_bits |= q;
-            let mass = match (var, v, flow_valid) {
-                (1.., Some(c), Some(f)) if self.config.channels[var - 1].emits_mass => {
-                    self.config.channels[var - 1].channel.mass_factor * c * f / 60.0
-                }
-                _ => f64::NAN,
-            };
             out.minutes.push(MinuteOut {
                 minute: m.minute,
                 var: var as u16,
@@ -783,6 +770,38 @@ impl StackPipeline {
                 mass,
                 quality: q,
             });
+        };
+        // The flow, then the channels in order, each zipped with its state (no index checks).
+        let (flow_tracker, trackers) = self.trackers.split_first_mut().expect("flow tracker");
+        let (flow_bits, channel_bits) = bits.split_first_mut().expect("flow bits");
+        let flow_limits = &config.flow_quality;
+        observe(
+            0,
+            m.flow,
+            flow_valid,
+            flow_limits,
+            flow_tracker,
+            flow_bits,
+            f64::NAN,
+        );
+        let channels = config.channels.iter().zip(m.channels);
+        for (c, (((spec, &reading), tracker), hour_bits)) in
+            channels.zip(trackers).zip(channel_bits).enumerate()
+        {
+            let valid = reading.and_then(|r| r.valid_value(spec.channel.upper_limit));
+            let mass = match (valid, flow_valid) {
+                (Some(c), Some(f)) if spec.emits_mass => spec.channel.mass_factor * c * f / 60.0,
+                _ => f64::NAN,
+            };
+            observe(
+                c + 1,
+                reading,
+                valid,
+                &spec.quality,
+                tracker,
+                hour_bits,
+                mass,
+            );
         }
         Ok(())
     }
