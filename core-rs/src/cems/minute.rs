@@ -52,6 +52,13 @@ impl Acc {
             };
             return Some(Reading::new(self.valid_sum / f64::from(self.valid_n), flag));
         }
+        self.finish_invalid()
+    }
+
+    /// The label and value of a minute without enough valid samples (out of line: rare).
+    #[cold]
+    #[inline(never)]
+    fn finish_invalid(&self) -> Option<Reading> {
         let mut counts = FlagCounts::default();
         for (c, n) in counts.by_flag.iter_mut().zip(self.count) {
             *c = n.min(u32::from(u16::MAX)) as u16;
