@@ -125,8 +125,8 @@ pub(crate) fn flag_code(flag: Option<DataFlag>) -> u8 {
 /// The inverse of [`flag_code`]; `None` for a byte that is no flag. Called for every reading
 /// of every real-time sample, hence a table instead of a search of [`DataFlag::ALL`].
 #[inline]
-pub(crate) fn flag_from_code(code: u8) -> Option<Option<DataFlag>> {
-    FLAG_OF_CODE[usize::from(code)]
+pub(crate) const fn flag_from_code(code: u8) -> Option<Option<DataFlag>> {
+    FLAG_OF_CODE[code as usize]
 }
 
 const FLAG_OF_CODE: [Option<Option<DataFlag>>; 256] = {

@@ -226,13 +226,23 @@ impl StackSpec {
 
 #[inline]
 fn reading(value: f64, flag: u8) -> Option<Reading> {
-    match flag_from_code(flag) {
-        Some(None) => None,
-        Some(Some(f)) => Some(Reading::new(value, f)),
-        // An unknown flag byte: state unknown, not valid data.
-        None => Some(Reading::new(value, DataFlag::Fault)),
-    }
+    READING_FLAG[usize::from(flag)].map(|f| Reading::new(value, f))
 }
+
+/// The flag of a reading by its byte (`None`: no reading), decoded once for every byte value.
+const READING_FLAG: [Option<DataFlag>; 256] = {
+    let mut table = [None; 256];
+    let mut code = 0;
+    while code < table.len() {
+        table[code] = match flag_from_code(code as u8) {
+            Some(flag) => flag,
+            // An unknown flag byte: state unknown, not valid data.
+            None => Some(DataFlag::Fault),
+        };
+        code += 1;
+    }
+    table
+};
 
 #[inline]
 fn fill_row(row: &mut [Option<Reading>], values: &[f64], flags: &[u8]) {
