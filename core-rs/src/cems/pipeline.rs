@@ -733,7 +733,9 @@ impl StackPipeline {
         out: &mut PipelineOutput,
     ) -> Result<(), CemsError> {
         let hours = self.hours.push(&m)?;
-        self.process_hours(hours, out)?;
+        if !hours.is_empty() {
+            self.process_hours(hours, out)?;
+        }
         let n = self.config.variables();
         // Most streams never repeat a packet: an empty set needs neither lookup nor split.
         let repeated = if !self.repeated.is_empty() && self.repeated.remove(&m.minute) {
