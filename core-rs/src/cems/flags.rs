@@ -28,6 +28,7 @@ pub enum FlagEffect {
 }
 
 impl FlagEffect {
+    #[inline]
     pub fn of(flag: DataFlag) -> Self {
         match flag {
             DataFlag::Normal => Self::Valid,
@@ -39,6 +40,7 @@ impl FlagEffect {
         }
     }
 
+    #[inline]
     pub fn is_valid(self) -> bool {
         matches!(self, Self::Valid | Self::ValidCapped)
     }
@@ -69,15 +71,17 @@ impl Reading {
     /// The value usable as measured data: `None` unless the flag is valid and the value finite;
     /// T values are capped at `upper_limit` when one is configured (the analyser cannot measure
     /// above it, so anything above is not a measurement).
+    #[inline]
     pub fn valid_value(&self, upper_limit: Option<f64>) -> Option<f64> {
-        let effect = FlagEffect::of(self.flag);
-        if !effect.is_valid() || !self.value.is_finite() {
+        if !self.value.is_finite() {
             return None;
         }
-        Some(match (effect, upper_limit) {
-            (FlagEffect::ValidCapped, Some(limit)) => self.value.min(limit),
-            _ => self.value,
-        })
+        // One match on the effect (called for every reading of every sample).
+        match FlagEffect::of(self.flag) {
+            FlagEffect::Valid => Some(self.value),
+            FlagEffect::ValidCapped => Some(upper_limit.map_or(self.value, |l| self.value.min(l))),
+            _ => None,
+        }
     }
 }
 
@@ -118,12 +122,38 @@ pub(crate) fn flag_code(flag: Option<DataFlag>) -> u8 {
     flag.map_or(0, |f| f as u8)
 }
 
-pub(crate) fn flag_from_code(code: u8) -> Option<Option<DataFlag>> {
-    if code == 0 {
-        return Some(None);
+/// The inverse of [`flag_code`]; `None` for a byte that is no flag. Called for every reading
+/// of every real-time sample, hence a table instead of a search of [`DataFlag::ALL`].
+#[inline]
+pub(crate) const fn flag_from_code(code: u8) -> Option<Option<DataFlag>> {
+    FLAG_OF_CODE[code as usize]
+}
+
+const FLAG_OF_CODE: [Option<Option<DataFlag>>; 256] = {
+    let mut table = [None; 256];
+    table[0] = Some(None);
+    let mut i = 0;
+    while i < DataFlag::ALL.len() {
+        let f = DataFlag::ALL[i];
+        table[f as usize] = Some(Some(f));
+        i += 1;
     }
-    DataFlag::ALL
-        .iter()
-        .find(|f| **f as u8 == code)
-        .map(|f| Some(*f))
+    table
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_codes_round_trip_and_nothing_else_decodes() {
+        for f in DataFlag::ALL {
+            assert_eq!(flag_from_code(flag_code(Some(f))), Some(Some(f)));
+        }
+        assert_eq!(flag_from_code(0), Some(None));
+        let letters: Vec<u8> = DataFlag::ALL.iter().map(|&f| f as u8).collect();
+        for code in (1..=u8::MAX).filter(|c| !letters.contains(c)) {
+            assert_eq!(flag_from_code(code), None, "{code}");
+        }
+    }
 }

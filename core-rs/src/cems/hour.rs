@@ -81,6 +81,7 @@ pub fn hour_mass(mass_factor: f64, conc: f64, flow_rate: f64, operating_fraction
     mass_factor * conc * flow_rate * operating_fraction
 }
 
+const ALL_MINUTES: u64 = (1 << 60) - 1;
 const QUADRANTS: [u64; 4] = [0x7FFF, 0x7FFF << 15, 0x7FFF << 30, 0x7FFF << 45];
 
 /// The minutes of one variable in the open hour.
@@ -109,37 +110,38 @@ impl Slots {
         flag_from_code(self.flag[m]).flatten()
     }
 
-    /// Minutes with a valid value (capped), as a bit mask, and the values.
-    fn valid(&self, upper: Option<f64>) -> (u64, [f64; 60]) {
-        let mut mask = 0;
-        let mut v = [f64::NAN; 60];
-        for (m, slot) in v.iter_mut().enumerate() {
-            if let Some(flag) = self.flag(m)
-                && let Some(x) = Reading::new(self.value[m], flag).valid_value(upper)
-            {
-                mask |= 1 << m;
-                *slot = x;
+    /// One pass over the minutes: each flag byte is decoded once for everything the hour needs.
+    fn scan(&self, upper: Option<f64>) -> Scan {
+        let mut s = Scan {
+            valid: 0,
+            values: [f64::NAN; 60],
+            counts: FlagCounts::default(),
+            qa: 0,
+        };
+        for m in 0..60 {
+            let flag = self.flag(m);
+            s.counts.add(flag);
+            let Some(flag) = flag else { continue };
+            if FlagEffect::of(flag).is_qa_activity() {
+                s.qa |= 1 << m;
+            }
+            if let Some(x) = Reading::new(self.value[m], flag).valid_value(upper) {
+                s.valid |= 1 << m;
+                s.values[m] = x;
             }
         }
-        (mask, v)
+        s
     }
+}
 
-    fn counts(&self) -> FlagCounts {
-        let mut c = FlagCounts::default();
-        for m in 0..60 {
-            c.add(self.flag(m));
-        }
-        c
-    }
-
-    fn has_qa(&self, operating: u64) -> bool {
-        (0..60).any(|m| {
-            operating & (1 << m) != 0
-                && self
-                    .flag(m)
-                    .is_some_and(|f| FlagEffect::of(f).is_qa_activity())
-        })
-    }
+/// What an hour needs from the minutes of one variable.
+struct Scan {
+    /// Minutes with a valid value (capped), as a bit mask, and the values (NaN elsewhere).
+    valid: u64,
+    values: [f64; 60],
+    counts: FlagCounts,
+    /// Minutes with a QA or maintenance flag (C, M).
+    qa: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -212,7 +214,12 @@ impl HourAggregator {
                 minute: minute.minute,
             });
         }
-        let closed = self.close_before(hour)?;
+        // 59 minutes in 60 close nothing: no call, no result to move.
+        let closed = if hour > cursor {
+            self.close_before(hour)?
+        } else {
+            Vec::new()
+        };
         let n = self.config.channels.len();
         let open = self.open.get_or_insert_with(|| OpenHour {
             hour,
@@ -275,20 +282,29 @@ impl HourAggregator {
     /// Minutes in which the unit operated: not when the flow says F, nor when there is no flow
     /// reading and every channel reading present says F.
     fn operating_mask(o: &OpenHour) -> u64 {
-        let mut mask = 0;
-        for m in 0..60 {
-            let stopped = match o.flow.flag(m) {
-                Some(f) => f == DataFlag::Stopped,
-                None => {
-                    let mut present = o.channels.iter().filter_map(|c| c.flag(m)).peekable();
-                    present.peek().is_some() && present.all(|f| f == DataFlag::Stopped)
+        // As bit masks over the minutes: which have a reading, and which one that is not F.
+        let readings = |s: &Slots| {
+            let (mut present, mut running) = (0u64, 0u64);
+            for m in 0..60 {
+                if let Some(f) = s.flag(m) {
+                    present |= 1 << m;
+                    if f != DataFlag::Stopped {
+                        running |= 1 << m;
+                    }
                 }
-            };
-            if !stopped {
-                mask |= 1 << m;
             }
+            (present, running)
+        };
+        let (flow_present, flow_running) = readings(&o.flow);
+        let (mut channel_present, mut channel_running) = (0, 0);
+        for c in &o.channels {
+            let (present, running) = readings(c);
+            channel_present |= present;
+            channel_running |= running;
         }
-        mask
+        let stopped =
+            (flow_present & !flow_running) | (!flow_present & channel_present & !channel_running);
+        !stopped & ALL_MINUTES
     }
 
     fn status(&self, operating: u64, valid: u64, qa: bool) -> HourStatus {
@@ -331,10 +347,11 @@ impl HourAggregator {
         let operating = Self::operating_mask(o);
         let op = operating.count_ones();
         let t_h = f64::from(op) / 60.0;
-        let (flow_mask, flow_v) = o.flow.valid(self.config.flow_upper_limit);
-        let flow_mask = flow_mask & operating;
-        let flow_status = self.status(operating, flow_mask, o.flow.has_qa(operating));
-        let flow_avg = mean(flow_mask, &flow_v);
+        let flow_scan = o.flow.scan(self.config.flow_upper_limit);
+        let flow_v = &flow_scan.values;
+        let flow_mask = flow_scan.valid & operating;
+        let flow_status = self.status(operating, flow_mask, flow_scan.qa & operating != 0);
+        let flow_avg = mean(flow_mask, flow_v);
         let flow = VariableHour {
             value: if flow_status == HourStatus::Valid {
                 flow_avg
@@ -343,7 +360,7 @@ impl HourAggregator {
             },
             status: flow_status,
             valid_minutes: flow_mask.count_ones() as u8,
-            flags: o.flow.counts(),
+            flags: flow_scan.counts,
         };
         let flow_total = match flow_status {
             HourStatus::Valid => flow_avg * t_h,
@@ -355,14 +372,14 @@ impl HourAggregator {
             .iter()
             .zip(&self.config.channels)
             .map(|(slots, cfg)| {
-                let (mask, v) = slots.valid(cfg.upper_limit);
-                let mask = mask & operating;
-                let status = self.status(operating, mask, slots.has_qa(operating));
+                let scan = slots.scan(cfg.upper_limit);
+                let (mask, v) = (scan.valid & operating, &scan.values);
+                let status = self.status(operating, mask, scan.qa & operating != 0);
                 let conc = match (status, self.config.policy) {
                     (HourStatus::Valid, Policy::Hj75(_)) => {
-                        flow_weighted(mask & flow_mask, &v, &flow_v).unwrap_or(mean(mask, &v))
+                        flow_weighted(mask & flow_mask, v, flow_v).unwrap_or_else(|| mean(mask, v))
                     }
-                    (HourStatus::Valid, Policy::Part75(_)) => mean(mask, &v),
+                    (HourStatus::Valid, Policy::Part75(_)) => mean(mask, v),
                     _ => f64::NAN,
                 };
                 let (mass, mass_status) = match (status, flow_status) {
@@ -380,7 +397,7 @@ impl HourAggregator {
                         value: conc,
                         status,
                         valid_minutes: mask.count_ones() as u8,
-                        flags: slots.counts(),
+                        flags: scan.counts,
                     },
                     mass,
                     mass_status,

@@ -25,13 +25,16 @@ struct Acc {
 }
 
 impl Acc {
+    #[inline]
     fn add(&mut self, r: Option<Reading>, upper: Option<f64>) {
         let Some(r) = r else { return };
         let i = r.flag.index();
         self.count[i] += 1;
-        if r.value.is_finite() {
-            self.sum[i] += r.value;
+        // Not finite: counted for its flag, never summed nor valid (one test for both).
+        if !r.value.is_finite() {
+            return;
         }
+        self.sum[i] += r.value;
         if let Some(v) = r.valid_value(upper) {
             self.valid_sum += v;
             self.valid_n += 1;
@@ -39,6 +42,7 @@ impl Acc {
         }
     }
 
+    #[inline]
     fn finish(&self, min_valid: u32) -> Option<Reading> {
         if self.valid_n >= min_valid && self.valid_n > 0 {
             let flag = if self.capped {
@@ -48,6 +52,13 @@ impl Acc {
             };
             return Some(Reading::new(self.valid_sum / f64::from(self.valid_n), flag));
         }
+        self.finish_invalid()
+    }
+
+    /// The label and value of a minute without enough valid samples (out of line: rare).
+    #[cold]
+    #[inline(never)]
+    fn finish_invalid(&self) -> Option<Reading> {
         let mut counts = FlagCounts::default();
         for (c, n) in counts.by_flag.iter_mut().zip(self.count) {
             *c = n.min(u32::from(u16::MAX)) as u16;
@@ -75,7 +86,11 @@ pub struct MinuteAggregator {
     min_valid_samples: u32,
     /// Minutes before this one are closed: their samples are late.
     closed_before: Option<i64>,
-    open: Option<(i64, Acc, Vec<Acc>)>,
+    /// The open minute. Its sums (`flow`, `channels`) stay allocated and are reset when it
+    /// closes: a stack closes a minute every few samples.
+    open: Option<i64>,
+    flow: Acc,
+    channels: Vec<Acc>,
 }
 
 /// One real-time sample of a stack at `t_ms` (Unix ms): flow and one reading per channel.
@@ -94,15 +109,29 @@ impl MinuteAggregator {
             return Err(CemsError::BadConfig("min_valid_samples must be at least 1"));
         }
         Ok(Self {
-            config,
             min_valid_samples,
             closed_before: None,
             open: None,
+            flow: Acc::default(),
+            channels: vec![Acc::default(); config.channels.len()],
+            config,
         })
     }
 
     /// Adds a sample; returns the minute it closes, if it starts a new one.
     pub fn push(&mut self, s: &StackSample<'_>) -> Result<Option<MinuteRecord>, CemsError> {
+        let mut closed = MinuteRecord::default();
+        Ok(self.push_into(s, &mut closed)?.then_some(closed))
+    }
+
+    /// [`Self::push`] writing the minute it closes into `closed` (whose channel list is reused):
+    /// `true` when it did.
+    #[inline]
+    pub fn push_into(
+        &mut self,
+        s: &StackSample<'_>,
+        closed: &mut MinuteRecord,
+    ) -> Result<bool, CemsError> {
         if s.channels.len() != self.config.channels.len() {
             return Err(CemsError::ChannelCount {
                 minute: s.t_ms.div_euclid(60_000),
@@ -111,7 +140,7 @@ impl MinuteAggregator {
             });
         }
         let minute = s.t_ms.div_euclid(60_000);
-        let first_open = self.open.as_ref().map(|o| o.0).or(self.closed_before);
+        let first_open = self.open.or(self.closed_before);
         if let Some(open) = first_open
             && minute < open
         {
@@ -120,44 +149,52 @@ impl MinuteAggregator {
                 open_minute: open,
             });
         }
-        let closed = match &self.open {
-            Some((open, _, _)) if *open < minute => self.take(),
-            _ => None,
+        let was_closed = match self.open {
+            Some(open) if open < minute => self.take_into(closed),
+            _ => false,
         };
-        let n = self.config.channels.len();
-        let (_, flow, channels) = self
-            .open
-            .get_or_insert_with(|| (minute, Acc::default(), vec![Acc::default(); n]));
-        flow.add(s.flow, self.config.flow_upper_limit);
-        for ((acc, r), cfg) in channels
+        self.open.get_or_insert(minute);
+        self.flow.add(s.flow, self.config.flow_upper_limit);
+        for ((acc, r), cfg) in self
+            .channels
             .iter_mut()
             .zip(s.channels)
             .zip(&self.config.channels)
         {
             acc.add(*r, cfg.upper_limit);
         }
-        Ok(closed)
+        Ok(was_closed)
     }
 
     /// Closes the open minute if it ends at or before `t_ms` (watermark).
     pub fn close_until(&mut self, t_ms: i64) -> Option<MinuteRecord> {
-        match &self.open {
-            Some((open, _, _)) if (open + 1) * 60_000 <= t_ms => self.take(),
-            _ => None,
+        let mut closed = MinuteRecord::default();
+        self.close_until_into(t_ms, &mut closed).then_some(closed)
+    }
+
+    /// [`Self::close_until`] writing into `closed`: `true` when a minute closed.
+    pub fn close_until_into(&mut self, t_ms: i64, closed: &mut MinuteRecord) -> bool {
+        match self.open {
+            Some(open) if (open + 1) * 60_000 <= t_ms => self.take_into(closed),
+            _ => false,
         }
     }
 
-    fn take(&mut self) -> Option<MinuteRecord> {
-        let (minute, flow, channels) = self.open.take()?;
+    fn take_into(&mut self, out: &mut MinuteRecord) -> bool {
+        let Some(minute) = self.open.take() else {
+            return false;
+        };
         self.closed_before = Some(minute + 1);
-        Some(MinuteRecord {
-            minute,
-            flow: flow.finish(self.min_valid_samples),
-            channels: channels
-                .iter()
-                .map(|a| a.finish(self.min_valid_samples))
-                .collect(),
-        })
+        let min_valid = self.min_valid_samples;
+        out.minute = minute;
+        out.flow = self.flow.finish(min_valid);
+        out.channels.resize(self.channels.len(), None);
+        for (r, a) in out.channels.iter_mut().zip(&self.channels) {
+            *r = a.finish(min_valid);
+        }
+        self.flow = Acc::default();
+        self.channels.fill(Acc::default());
+        true
     }
 
     pub fn snapshot(&self) -> Vec<u8> {
@@ -166,12 +203,12 @@ impl MinuteAggregator {
         w.u32(self.min_valid_samples);
         w.u8(u8::from(self.closed_before.is_some()));
         w.i64(self.closed_before.unwrap_or(0));
-        match &self.open {
+        match self.open {
             None => w.u8(0),
-            Some((minute, flow, channels)) => {
+            Some(minute) => {
                 w.u8(1);
-                w.i64(*minute);
-                for a in std::iter::once(flow).chain(channels) {
+                w.i64(minute);
+                for a in std::iter::once(&self.flow).chain(&self.channels) {
                     w.f64(a.valid_sum);
                     w.u32(a.valid_n);
                     w.u8(u8::from(a.capped));
@@ -216,11 +253,11 @@ impl MinuteAggregator {
                     }
                     Ok(a)
                 };
-                let flow = read()?;
-                let channels = (0..me.config.channels.len())
-                    .map(|_| read())
-                    .collect::<Result<_, _>>()?;
-                Some((minute, flow, channels))
+                me.flow = read()?;
+                for a in &mut me.channels {
+                    *a = read()?;
+                }
+                Some(minute)
             }
             _ => return Err(CemsError::CorruptSnapshot("open-minute tag")),
         };

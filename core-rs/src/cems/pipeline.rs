@@ -49,7 +49,7 @@ use super::hour::{HourAggregator, HourStatus, StackHour, VariableHour};
 use super::minute::{MinuteAggregator, StackSample};
 use super::policy::Policy;
 use super::snapshot::{Reader, Writer};
-use super::stack::{ChannelConfig, MinuteRecord, StackConfig};
+use super::stack::{ChannelConfig, MinuteRecord, StackConfig, StackMinute};
 use super::substitution::{Rule, Substitutor};
 use super::totals::{PeriodTotals, QuarterTotal};
 
@@ -498,6 +498,9 @@ pub struct StackPipeline {
     repeat_run: u32,
     /// Minutes before this are closed: data for them is late.
     late_before_minute: Option<i64>,
+    /// Where the minute aggregator writes the minute a sample closes (not state: reused so a
+    /// closed minute allocates nothing).
+    closed_minute: MinuteRecord,
 }
 
 fn valid(r: Option<Reading>) -> Option<f64> {
@@ -542,6 +545,7 @@ impl StackPipeline {
             last_fingerprint: None,
             repeat_run: 0,
             late_before_minute: None,
+            closed_minute: MinuteRecord::default(),
             config,
         })
     }
@@ -561,11 +565,22 @@ impl StackPipeline {
     }
 
     /// The dry standard flow (per hour) of a sample or minute; see the module documentation.
+    #[inline]
     pub fn derive_flow(
         &self,
         flow: Option<Reading>,
         channels: &[Option<Reading>],
     ) -> Option<Reading> {
+        // Inline for the common source (a scaling, once per sample); conversions out of line.
+        match self.config.flow_source {
+            FlowSource::DryStandard { scale } => {
+                flow.map(|r| Reading::new(r.value * scale, r.flag))
+            }
+            _ => self.convert_flow(flow, channels),
+        }
+    }
+
+    fn convert_flow(&self, flow: Option<Reading>, channels: &[Option<Reading>]) -> Option<Reading> {
         let cond = self.config.conditions;
         let get = |i: Option<usize>| i.and_then(|i| channels.get(i).copied().flatten());
         let (base, scale, ba) = match self.config.flow_source {
@@ -622,6 +637,7 @@ impl StackPipeline {
 
     /// Adds a real-time sample (`flow`: the flow reading as sent, before conversion; `None` for
     /// a velocity-derived flow). `fingerprint`: the packet's value fingerprint, for repeats.
+    #[inline]
     pub fn push_sample(
         &mut self,
         t_ms: i64,
@@ -633,11 +649,29 @@ impl StackPipeline {
         let minute = t_ms.div_euclid(60_000);
         self.check_late(minute, t_ms)?;
         let q = self.derive_flow(flow, channels);
-        let closed = self.minutes.push(&StackSample {
+        let sample = StackSample {
             t_ms,
             flow: q,
             channels,
-        })?;
+        };
+        let closed = self.minutes.push_into(&sample, &mut self.closed_minute)?;
+        self.observe_fingerprint(minute, q, fingerprint);
+        if closed {
+            self.process_closed_minute(out)?;
+        }
+        Ok(())
+    }
+
+    /// Processes `closed_minute` (moved out for the call, then put back to keep its buffer).
+    fn process_closed_minute(&mut self, out: &mut PipelineOutput) -> Result<(), CemsError> {
+        let m = std::mem::take(&mut self.closed_minute);
+        let result = self.process_minute(m.as_stack_minute(), out);
+        self.closed_minute = m;
+        result
+    }
+
+    #[inline]
+    fn observe_fingerprint(&mut self, minute: i64, q: Option<Reading>, fingerprint: Option<u64>) {
         if let Some(fp) = fingerprint {
             let stopped = q.is_some_and(|r| r.flag == DataFlag::Stopped);
             if stopped || self.last_fingerprint != Some(fp) {
@@ -651,10 +685,6 @@ impl StackPipeline {
                 self.repeated.insert(minute);
             }
         }
-        if let Some(m) = closed {
-            self.process_minute(m, out)?;
-        }
-        Ok(())
     }
 
     /// Adds a minute value (HJ 212 minute data) directly, bypassing the minute aggregator.
@@ -675,10 +705,10 @@ impl StackPipeline {
         }
         let q = self.derive_flow(flow, channels);
         self.process_minute(
-            MinuteRecord {
+            StackMinute {
                 minute,
                 flow: q,
-                channels: channels.to_vec(),
+                channels,
             },
             out,
         )
@@ -688,8 +718,8 @@ impl StackPipeline {
     /// for earlier minutes is refused from now on).
     pub fn close_until(&mut self, t_ms: i64, out: &mut PipelineOutput) -> Result<(), CemsError> {
         let minute = t_ms.div_euclid(60_000);
-        if let Some(m) = self.minutes.close_until(t_ms) {
-            self.process_minute(m, out)?;
+        if self.minutes.close_until_into(t_ms, &mut self.closed_minute) {
+            self.process_closed_minute(out)?;
         }
         let hours = self.hours.close_until(minute)?;
         self.process_hours(hours, out)?;
@@ -699,47 +729,41 @@ impl StackPipeline {
 
     fn process_minute(
         &mut self,
-        m: MinuteRecord,
+        m: StackMinute<'_>,
         out: &mut PipelineOutput,
     ) -> Result<(), CemsError> {
-        let hours = self.hours.push(&m.as_stack_minute())?;
-        self.process_hours(hours, out)?;
+        let hours = self.hours.push(&m)?;
+        if !hours.is_empty() {
+            self.process_hours(hours, out)?;
+        }
         let n = self.config.variables();
-        let repeated = if self.repeated.remove(&m.minute) {
+        // Most streams never repeat a packet: an empty set needs neither lookup nor split.
+        let repeated = if !self.repeated.is_empty() && self.repeated.remove(&m.minute) {
             Q_REPEATED
         } else {
             0
         };
-        self.repeated = self.repeated.split_off(&m.minute);
-        let flow_valid = m
-            .flow
-            .and_then(|r| r.valid_value(self.config.flow_upper_limit));
+        if self.repeated.first().is_some_and(|&first| first < m.minute) {
+            self.repeated = self.repeated.split_off(&m.minute);
+        }
+        let config = &self.config;
+        let flow_valid = m.flow.and_then(|r| r.valid_value(config.flow_upper_limit));
         let hour = m.minute.div_euclid(60);
-        let mut bits = self.hour_bits.remove(&hour).unwrap_or_else(|| vec![0; n]);
-        for (var, hour_bits) in bits.iter_mut().enumerate() {
-            let (reading, limits, upper) = if var == 0 {
-                (
-                    m.flow,
-                    &self.config.flow_quality,
-                    self.config.flow_upper_limit,
-                )
-            } else {
-                let spec = &self.config.channels[var - 1];
-                (m.channels[var - 1], &spec.quality, spec.channel.upper_limit)
-            };
-            let v = reading.and_then(|r| r.valid_value(upper));
-            let mut q =
-                self.trackers[var].observe(v, limits, self.config.flatline_minutes) | repeated;
+        // In place: removing and re-inserting the hour's entry every minute frees and
+        // reallocates both the bits and the map's node.
+        let bits = self.hour_bits.entry(hour).or_insert_with(|| vec![0; n]);
+        let mut observe = |var: usize,
+                           reading: Option<Reading>,
+                           valid: Option<f64>,
+                           limits: &QualityLimits,
+                           tracker: &mut Tracker,
+                           hour_bits: &mut u8,
+                           mass: f64| {
+            let mut q = tracker.observe(valid, limits, config.flatline_minutes) | repeated;
             if reading.is_some_and(|r| r.flag == DataFlag::Calibration) {
                 q |= Q_CALIBRATION;
             }
             *hour_bits |= q;
-            let mass = match (var, v, flow_valid) {
-                (1.., Some(c), Some(f)) if self.config.channels[var - 1].emits_mass => {
-                    self.config.channels[var - 1].channel.mass_factor * c * f / 60.0
-                }
-                _ => f64::NAN,
-            };
             out.minutes.push(MinuteOut {
                 minute: m.minute,
                 var: var as u16,
@@ -748,8 +772,39 @@ impl StackPipeline {
                 mass,
                 quality: q,
             });
+        };
+        // The flow, then the channels in order, each zipped with its state (no index checks).
+        let (flow_tracker, trackers) = self.trackers.split_first_mut().expect("flow tracker");
+        let (flow_bits, channel_bits) = bits.split_first_mut().expect("flow bits");
+        let flow_limits = &config.flow_quality;
+        observe(
+            0,
+            m.flow,
+            flow_valid,
+            flow_limits,
+            flow_tracker,
+            flow_bits,
+            f64::NAN,
+        );
+        let channels = config.channels.iter().zip(m.channels);
+        for (c, (((spec, &reading), tracker), hour_bits)) in
+            channels.zip(trackers).zip(channel_bits).enumerate()
+        {
+            let valid = reading.and_then(|r| r.valid_value(spec.channel.upper_limit));
+            let mass = match (valid, flow_valid) {
+                (Some(c), Some(f)) if spec.emits_mass => spec.channel.mass_factor * c * f / 60.0,
+                _ => f64::NAN,
+            };
+            observe(
+                c + 1,
+                reading,
+                valid,
+                &spec.quality,
+                tracker,
+                hour_bits,
+                mass,
+            );
         }
-        self.hour_bits.insert(hour, bits);
         Ok(())
     }
 

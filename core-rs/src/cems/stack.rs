@@ -111,7 +111,7 @@ pub struct StackMinute<'a> {
 }
 
 /// An owned [`StackMinute`] (what the minute aggregator emits).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct MinuteRecord {
     pub minute: i64,
     pub flow: Option<Reading>,

@@ -101,22 +101,40 @@ impl DataFlag {
     }
 
     /// Position in [`DataFlag::ALL`] (dense index for counting tables).
+    #[inline]
     pub fn index(self) -> usize {
-        match self {
-            Self::Normal => 0,
-            Self::Stopped => 1,
-            Self::Maintenance => 2,
-            Self::Manual => 3,
-            Self::Fault => 4,
-            Self::Calibration => 5,
-            Self::OverRange => 6,
-            Self::CommFault => 7,
-        }
+        // The letters differ in their low 5 bits: one table load, where a `match` inlined into
+        // the per-sample loops became a jump table.
+        usize::from(INDEX_BY_LOW_BITS[usize::from(self as u8 & 31)])
     }
 }
+
+const INDEX_BY_LOW_BITS: [u8; 32] = {
+    let mut table = [u8::MAX; 32];
+    let mut i = 0;
+    while i < DataFlag::ALL.len() {
+        let slot = (DataFlag::ALL[i] as u8 & 31) as usize;
+        assert!(table[slot] == u8::MAX, "two flags share their low 5 bits");
+        table[slot] = i as u8;
+        i += 1;
+    }
+    table
+};
 
 impl fmt::Display for DataFlag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.letter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DataFlag;
+
+    #[test]
+    fn index_is_the_position_in_all() {
+        for (i, f) in DataFlag::ALL.into_iter().enumerate() {
+            assert_eq!(f.index(), i, "{f}");
+        }
     }
 }

@@ -8,6 +8,7 @@ use numpy::{
     IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
     PyUntypedArrayMethods,
 };
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -223,12 +224,30 @@ impl StackSpec {
     }
 }
 
+#[inline]
 fn reading(value: f64, flag: u8) -> Option<Reading> {
-    match flag_from_code(flag) {
-        Some(None) => None,
-        Some(Some(f)) => Some(Reading::new(value, f)),
-        // An unknown flag byte: state unknown, not valid data.
-        None => Some(Reading::new(value, DataFlag::Fault)),
+    READING_FLAG[usize::from(flag)].map(|f| Reading::new(value, f))
+}
+
+/// The flag of a reading by its byte (`None`: no reading), decoded once for every byte value.
+const READING_FLAG: [Option<DataFlag>; 256] = {
+    let mut table = [None; 256];
+    let mut code = 0;
+    while code < table.len() {
+        table[code] = match flag_from_code(code as u8) {
+            Some(flag) => flag,
+            // An unknown flag byte: state unknown, not valid data.
+            None => Some(DataFlag::Fault),
+        };
+        code += 1;
+    }
+    table
+};
+
+#[inline]
+fn fill_row(row: &mut [Option<Reading>], values: &[f64], flags: &[u8]) {
+    for ((r, &v), &f) in row.iter_mut().zip(values).zip(flags) {
+        *r = reading(v, f);
     }
 }
 
@@ -250,11 +269,12 @@ fn status_of(e: &CemsError) -> u8 {
     }
 }
 
+/// Keys are interned: the dicts are built twice per stack per batch.
 fn outputs<'py>(py: Python<'py>, o: PipelineOutput) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     let m = PyDict::new(py);
     m.set_item(
-        "minute",
+        intern!(py, "minute"),
         o.minutes
             .iter()
             .map(|x| x.minute)
@@ -262,7 +282,7 @@ fn outputs<'py>(py: Python<'py>, o: PipelineOutput) -> PyResult<Bound<'py, PyDic
             .into_pyarray(py),
     )?;
     m.set_item(
-        "var",
+        intern!(py, "var"),
         o.minutes
             .iter()
             .map(|x| x.var)
@@ -270,7 +290,7 @@ fn outputs<'py>(py: Python<'py>, o: PipelineOutput) -> PyResult<Bound<'py, PyDic
             .into_pyarray(py),
     )?;
     m.set_item(
-        "value",
+        intern!(py, "value"),
         o.minutes
             .iter()
             .map(|x| x.value)
@@ -278,7 +298,7 @@ fn outputs<'py>(py: Python<'py>, o: PipelineOutput) -> PyResult<Bound<'py, PyDic
             .into_pyarray(py),
     )?;
     m.set_item(
-        "flag",
+        intern!(py, "flag"),
         o.minutes
             .iter()
             .map(|x| flag_code(x.flag))
@@ -286,7 +306,7 @@ fn outputs<'py>(py: Python<'py>, o: PipelineOutput) -> PyResult<Bound<'py, PyDic
             .into_pyarray(py),
     )?;
     m.set_item(
-        "mass",
+        intern!(py, "mass"),
         o.minutes
             .iter()
             .map(|x| x.mass)
@@ -294,82 +314,82 @@ fn outputs<'py>(py: Python<'py>, o: PipelineOutput) -> PyResult<Bound<'py, PyDic
             .into_pyarray(py),
     )?;
     m.set_item(
-        "quality",
+        intern!(py, "quality"),
         o.minutes
             .iter()
             .map(|x| x.quality)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
-    d.set_item("minutes", m)?;
+    d.set_item(intern!(py, "minutes"), m)?;
 
     let h = PyDict::new(py);
     let hs = &o.hours;
     h.set_item(
-        "hour",
+        intern!(py, "hour"),
         hs.iter()
             .map(|x| x.hour)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     h.set_item(
-        "var",
+        intern!(py, "var"),
         hs.iter()
             .map(|x| x.var)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     h.set_item(
-        "value",
+        intern!(py, "value"),
         hs.iter()
             .map(|x| x.value.value)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     h.set_item(
-        "status",
+        intern!(py, "status"),
         hs.iter()
             .map(|x| x.value.status as u8)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     h.set_item(
-        "valid_minutes",
+        intern!(py, "valid_minutes"),
         hs.iter()
             .map(|x| x.value.valid_minutes)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     h.set_item(
-        "operating_minutes",
+        intern!(py, "operating_minutes"),
         hs.iter()
             .map(|x| x.operating_minutes)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     h.set_item(
-        "flow_total",
+        intern!(py, "flow_total"),
         hs.iter()
             .map(|x| x.flow_total)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     h.set_item(
-        "measured_mass",
+        intern!(py, "measured_mass"),
         hs.iter()
             .map(|x| x.measured_mass)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     h.set_item(
-        "mass_status",
+        intern!(py, "mass_status"),
         hs.iter()
             .map(|x| x.mass_status as u8)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     h.set_item(
-        "quality",
+        intern!(py, "quality"),
         hs.iter()
             .map(|x| x.quality)
             .collect::<Vec<_>>()
@@ -384,128 +404,128 @@ fn outputs<'py>(py: Python<'py>, o: PipelineOutput) -> PyResult<Bound<'py, PyDic
         })
         .collect();
     let counts: Bound<'py, PyArray2<u16>> = counts.into_pyarray(py).reshape([hs.len(), 9])?;
-    h.set_item("flag_minutes", counts)?;
-    d.set_item("hours", h)?;
+    h.set_item(intern!(py, "flag_minutes"), counts)?;
+    d.set_item(intern!(py, "hours"), h)?;
 
     let r = PyDict::new(py);
     let rs = &o.resolved;
     r.set_item(
-        "hour",
+        intern!(py, "hour"),
         rs.iter()
             .map(|x| x.hour)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     r.set_item(
-        "var",
+        intern!(py, "var"),
         rs.iter()
             .map(|x| x.var)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     r.set_item(
-        "mass",
+        intern!(py, "mass"),
         rs.iter()
             .map(|x| x.mass)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     r.set_item(
-        "rule",
+        intern!(py, "rule"),
         rs.iter()
             .map(|x| x.rule as u8)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     r.set_item(
-        "availability",
+        intern!(py, "availability"),
         rs.iter()
             .map(|x| x.availability_pct)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     r.set_item(
-        "gap_hours",
+        intern!(py, "gap_hours"),
         rs.iter()
             .map(|x| x.gap_hours)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
-    d.set_item("resolved", r)?;
+    d.set_item(intern!(py, "resolved"), r)?;
 
     let y = PyDict::new(py);
     let ds = &o.days;
     y.set_item(
-        "day",
+        intern!(py, "day"),
         ds.iter()
             .map(|x| x.record.day)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     y.set_item(
-        "var",
+        intern!(py, "var"),
         ds.iter()
             .map(|x| x.var)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     y.set_item(
-        "value",
+        intern!(py, "value"),
         ds.iter()
             .map(|x| x.value())
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     y.set_item(
-        "flow_total",
+        intern!(py, "flow_total"),
         ds.iter()
             .map(|x| x.flow_total())
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     y.set_item(
-        "mass",
+        intern!(py, "mass"),
         ds.iter()
             .map(|x| x.mass())
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     y.set_item(
-        "status",
+        intern!(py, "status"),
         ds.iter()
             .map(|x| x.record.status as u8)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     y.set_item(
-        "measured_hours",
+        intern!(py, "measured_hours"),
         ds.iter()
             .map(|x| x.record.measured_hours)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     y.set_item(
-        "substituted_hours",
+        intern!(py, "substituted_hours"),
         ds.iter()
             .map(|x| x.record.substituted_hours)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     y.set_item(
-        "not_operating_hours",
+        intern!(py, "not_operating_hours"),
         ds.iter()
             .map(|x| x.record.not_operating_hours)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
     y.set_item(
-        "missing_hours",
+        intern!(py, "missing_hours"),
         ds.iter()
             .map(|x| x.record.missing_hours)
             .collect::<Vec<_>>()
             .into_pyarray(py),
     )?;
-    d.set_item("days", y)?;
+    d.set_item(intern!(py, "days"), y)?;
     Ok(d)
 }
 
@@ -599,12 +619,20 @@ impl StackPipeline {
         let inner = &mut self.inner;
         let (status, messages, out) = compute(py, || {
             let mut out = PipelineOutput::default();
+            // Every variable of every minute the batch spans (at most one per sample): the
+            // minute list is allocated once instead of growing by copies.
+            if let (Some(&first), Some(&last)) = (t.first(), t.last()) {
+                let span = (last.saturating_sub(first) / 60_000).saturating_add(2);
+                let minutes = usize::try_from(span).map_or(n + 1, |m| m.min(n + 1));
+                out.minutes.reserve(minutes * (c + 1));
+            }
             let mut status = vec![S_OK; n];
             let mut messages = HashMap::new();
-            let mut row = Vec::with_capacity(c);
+            // Overwritten in place per sample: a collecting `extend` per row cost more than the
+            // pipeline's own work for a sample.
+            let mut row = vec![None; c];
             for i in 0..n {
-                row.clear();
-                row.extend((0..c).map(|j| reading(v[i * c + j], f[i * c + j])));
+                fill_row(&mut row, &v[i * c..(i + 1) * c], &f[i * c..(i + 1) * c]);
                 let print = (fp[i] != 0).then_some(fp[i]);
                 if let Err(e) = inner.push_sample(t[i], reading(q[i], qf[i]), &row, print, &mut out)
                 {
@@ -651,10 +679,9 @@ impl StackPipeline {
             let mut out = PipelineOutput::default();
             let mut status = vec![S_OK; n];
             let mut messages = HashMap::new();
-            let mut row = Vec::with_capacity(c);
+            let mut row = vec![None; c];
             for i in 0..n {
-                row.clear();
-                row.extend((0..c).map(|j| reading(v[i * c + j], f[i * c + j])));
+                fill_row(&mut row, &v[i * c..(i + 1) * c], &f[i * c..(i + 1) * c]);
                 if let Err(e) = inner.push_minute(t[i], reading(q[i], qf[i]), &row, &mut out) {
                     status[i] = status_of(&e);
                     messages.insert(i, e.to_string());
