@@ -175,6 +175,12 @@ def test_a_simulated_hour_of_2000_modbus_meters(
                 f"{m}: intervals missing {np.flatnonzero(~inside)[:10] + first + 1}"
             )
             assert (data["consumption"][i][covered[i]] >= 0).all()
-    # The service starts some simulated minutes after the fleet (more on a loaded machine: the
-    # simulated clock runs fast); from then on every interval is held (checked above).
-    assert min(spans) >= 50, f"every live meter covers most of the hour (shortest {min(spans)} min)"
+    # The service starts some simulated minutes after the fleet (a real second is a simulated
+    # minute: a fresh clone compiling its bytecode starts ~10 min late); from then on every
+    # interval is held (checked above), and every live meter is polled from the first round or
+    # the next (the first round opens 2,000 connections and can run over its 5 minutes).
+    poll_min = POLL_S / 60
+    assert max(spans) >= 40, f"the service polled for only {max(spans)} min of the hour"
+    assert min(spans) >= max(spans) - 2 * poll_min - 1, (
+        f"a live meter started late: spans {min(spans)}..{max(spans)} min"
+    )
