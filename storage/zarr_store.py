@@ -500,7 +500,11 @@ class ProductReader:
         if arrays is None or width == 0 or not rows:
             return out
         row_arr = np.asarray(rows, dtype=np.int64)
-        for n in names:
+        # The presence variable first: a writer writes it after every other variable of the
+        # chunk, so what it shows present is complete in whatever is read after it. Read last,
+        # a flush running meanwhile could overtake the reader: the first variables still old
+        # (a flux row without FC), the later ones and the presence variable new.
+        for n in sorted(names, key=lambda n: n != self.spec.written_last):
             # Clipped per array: while another process grows the group, handles opened just
             # now can disagree on the shape (some arrays already grown, some not).
             n_streams, n_slots = arrays[n].shape

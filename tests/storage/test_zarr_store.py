@@ -146,3 +146,42 @@ def test_writers_of_different_row_blocks_in_different_processes(tmp_path: Path) 
     out = reader(tmp_path).read([0, 4, 8], 0, 48)["x"]
     for i, row in enumerate((0, 4, 8)):
         np.testing.assert_array_equal(out[i, ::8], row * 1000 + np.arange(6))
+
+
+def test_a_flush_overtaking_a_reader_never_shows_a_row_without_its_values(tmp_path: Path) -> None:
+    """`q` is the presence variable (written last). The reader is made to read one variable,
+    then a flush of a new cell runs to the end, then the reader goes on: whatever it returns, a
+    cell it shows present (q) has its x. Reading q last, it returned q new and x old."""
+    import dataclasses
+
+    presence = dataclasses.replace(spec(), written_last="q")
+    root = tmp_path / "store.zarr"
+    w = ProductWriter(ProductStore(root, presence, tmp_path / "locks"), labels)
+    w.stage(*cells([0], [0], [1.0]))
+    w.flush()
+    r = ProductReader(ProductStore(root, presence, tmp_path / "locks"), refresh_s=60)
+    arrays = r._current()
+    assert arrays is not None
+    first_read = True
+
+    def overtaken(array: object) -> object:
+        original = array.get_orthogonal_selection  # type: ignore[attr-defined]
+
+        def read_then_flush(*args: object, **kwargs: object) -> object:
+            nonlocal first_read
+            got = original(*args, **kwargs)
+            if first_read:
+                first_read = False
+                w.stage(*cells([0], [1], [2.0]))
+                w.flush()
+            return got
+
+        array.get_orthogonal_selection = read_then_flush  # type: ignore[attr-defined]
+        return array
+
+    for a in arrays.values():
+        overtaken(a)
+    got = r.read([0], 0, 2)
+    assert not first_read
+    shown = ~np.isnan(got["q"][0])
+    assert shown[0] and np.all(~np.isnan(got["x"][0][shown])), got
