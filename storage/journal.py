@@ -294,24 +294,20 @@ class JournalReader:
         self._conn = connect(path, durability="os")
 
     def read(self, from_offset: int, limit: int) -> list[JournalRecord]:
-        rows = self._conn.execute(
-            "SELECT offset, stream, kind, ingest_ns, payload FROM records "
-            "WHERE offset >= ? ORDER BY offset LIMIT ?",
-            (from_offset, limit),
-        ).fetchall()
-        return [JournalRecord(self.partition, r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        return self._select("offset >= ? ORDER BY offset LIMIT ?", (from_offset, limit))
 
     def read_offsets(self, offsets: Sequence[int]) -> list[JournalRecord]:
         out: list[JournalRecord] = []
         for i in range(0, len(offsets), _OFFSETS_PER_QUERY):
             chunk = [int(o) for o in offsets[i : i + _OFFSETS_PER_QUERY]]
-            rows = self._conn.execute(
-                "SELECT offset, stream, kind, ingest_ns, payload FROM records "
-                f"WHERE offset IN ({','.join('?' * len(chunk))}) ORDER BY offset",
-                chunk,
-            ).fetchall()
-            out += [JournalRecord(self.partition, r[0], r[1], r[2], r[3], r[4]) for r in rows]
+            out += self._select(f"offset IN ({','.join('?' * len(chunk))}) ORDER BY offset", chunk)
         return out
+
+    def _select(self, where: str, params: Sequence[int]) -> list[JournalRecord]:
+        rows = self._conn.execute(
+            f"SELECT offset, stream, kind, ingest_ns, payload FROM records WHERE {where}", params
+        ).fetchall()
+        return [JournalRecord(self.partition, r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     def head(self) -> int:
         return _head(self._conn)

@@ -160,12 +160,12 @@ class TowerLogic(StatefulBatchLogic[JournalRecord, FlowOutput, State]):
             except PayloadError as exc:
                 out.append(_letter(rec, "bad_payload", str(exc)))
                 continue
-            EC_SAMPLES.labels("received").inc(int(ts.size))
-            early = int((ts < self._ctx.flux.origin_ns).sum()) if ts.size else 0
-            if early:
-                message = f"{early} sample(s) before the origin of the time grid"
+            received = int(ts.size)
+            EC_SAMPLES.labels("received").inc(received)
+            ts, cols = _after(ts, cols, self._ctx.flux.origin_ns)
+            if ts.size < received:
+                message = f"{received - ts.size} sample(s) before the origin of the time grid"
                 out.append(_letter(rec, "before_origin", message))
-                ts, cols = _after(ts, cols, self._ctx.flux.origin_ns)
             self._present.update(cols)
             if self._ctx.raw is not None:
                 out.extend(self._raw_cells(ts, cols))

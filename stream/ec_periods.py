@@ -116,15 +116,12 @@ class PeriodBuffer:
         """Hands the open period to `on_close` (if it has samples) and resets the buffer."""
         if self.start_ns is not None and self.received:
             on_close(self.start_ns, dict(zip(self.columns, self.data, strict=True)), self.received)
-        self.data.fill(np.nan)
-        self._seen.fill(False)
-        self.received = 0
-        self.start_ns = None
+        self.reopen(None)
 
-    def reopen(self, start_ns: int) -> None:
-        """Empties the buffer and opens the period starting at `start_ns`: a resumed tower
-        places its journal records again, and their samples of earlier periods must count as
-        late, not open those periods."""
+    def reopen(self, start_ns: int | None) -> None:
+        """Empties the buffer and opens the period starting at `start_ns` (None: none open). A
+        resumed tower opens its period before placing its journal records again, so that their
+        samples of earlier periods count as late instead of opening those periods."""
         self.data.fill(np.nan)
         self._seen.fill(False)
         self.received = 0
@@ -144,9 +141,7 @@ class PeriodBuffer:
 
     def restore(self, snap: tuple[int | None, int, bytes, bytes]) -> None:
         start, top, data, seen = snap
-        self.data.fill(np.nan)
-        self._seen.fill(False)
-        self.start_ns = start
+        self.reopen(start)
         if top:
             self.data[:, :top] = np.frombuffer(data, dtype=np.float32).reshape(-1, top)
             self._seen[:top] = np.unpackbits(np.frombuffer(seen, dtype=np.uint8))[:top].astype(bool)
