@@ -503,6 +503,11 @@ pub struct StackPipeline {
     closed_minute: MinuteRecord,
 }
 
+/// The reading of the channel at `i`, if one is configured and was sent.
+fn reading_at(channels: &[Option<Reading>], i: Option<usize>) -> Option<Reading> {
+    i.and_then(|i| channels.get(i).copied().flatten())
+}
+
 fn valid(r: Option<Reading>) -> Option<f64> {
     r.and_then(|r| r.valid_value(None))
 }
@@ -576,34 +581,36 @@ impl StackPipeline {
             FlowSource::DryStandard { scale } => {
                 flow.map(|r| Reading::new(r.value * scale, r.flag))
             }
-            _ => self.convert_flow(flow, channels),
-        }
-    }
-
-    fn convert_flow(&self, flow: Option<Reading>, channels: &[Option<Reading>]) -> Option<Reading> {
-        let cond = self.config.conditions;
-        let get = |i: Option<usize>| i.and_then(|i| channels.get(i).copied().flatten());
-        let (base, scale, ba) = match self.config.flow_source {
-            FlowSource::DryStandard { scale } => {
-                return flow.map(|r| Reading::new(r.value * scale, r.flag));
-            }
             FlowSource::Actual {
                 scale,
                 atmospheric_pa,
-            } => (flow?, scale, atmospheric_pa),
+            } => Some(self.to_dry_standard(flow?, scale, atmospheric_pa, channels)),
             FlowSource::Velocity {
                 k_v,
                 area_m2,
                 atmospheric_pa,
             } => {
-                let v = get(cond.velocity)?;
+                let v = reading_at(channels, self.config.conditions.velocity)?;
                 let q = actual_flow_m3_h(area_m2, calibrated_velocity(v.value, k_v));
-                (Reading::new(q, v.flag), 1.0, atmospheric_pa)
+                Some(self.to_dry_standard(Reading::new(q, v.flag), 1.0, atmospheric_pa, channels))
             }
-        };
+        }
+    }
+
+    /// An actual flow (`base` x `scale`, m3/h at stack conditions) at dry standard conditions,
+    /// from the stack's temperature, pressure and moisture channels.
+    fn to_dry_standard(
+        &self,
+        base: Reading,
+        scale: f64,
+        ba: f64,
+        channels: &[Option<Reading>],
+    ) -> Reading {
+        let cond = self.config.conditions;
+        let get = |i: Option<usize>| reading_at(channels, i);
         let rate = base.value * scale;
         if valid(Some(base)).is_none() {
-            return Some(Reading::new(f64::NAN, base.flag));
+            return Reading::new(f64::NAN, base.flag);
         }
         // A condition that is absent when configured, or not valid, invalidates the flow.
         let condition = |i: Option<usize>, default: f64| -> Result<f64, DataFlag> {
@@ -626,13 +633,13 @@ impl StackPipeline {
                 condition(cond.moisture, 0.0)? / 100.0,
             ))
         });
-        Some(match parts {
+        match parts {
             Err(flag) => Reading::new(f64::NAN, flag),
             Ok((t, ps, x)) => match dry_standard_flow_m3_h(rate, t, ba, ps, x) {
                 Ok(q) => Reading::new(q, base.flag),
                 Err(_) => Reading::new(f64::NAN, DataFlag::Fault),
             },
-        })
+        }
     }
 
     /// Adds a real-time sample (`flow`: the flow reading as sent, before conversion; `None` for
