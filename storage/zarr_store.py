@@ -26,10 +26,10 @@ import asyncio
 import os
 import threading
 import time
-import uuid
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ import numpy as np
 import zarr
 
 from carbonstream.faults import crash_point
+from storage.chunk_files import ChunkEncoding, chunk_encoding, durable_put, submit_chunk
 from storage.metadata import MetadataDB
 from storage.object_store import ObjectStoreLocation, StoreLocation, growth_lock, open_zarr_store
 from storage.products import ProductSpec
@@ -64,26 +65,6 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def _durable_put(path: Path, data: Any, exclusive: bool) -> None:
-    """Writes `data` under a temporary name, fsyncs it, renames it into place (zarr's own put
-    skips the fsync, so after a power cut or a filesystem error a renamed chunk can be empty)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
-    try:
-        with tmp.open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if exclusive:
-            os.link(tmp, path)  # FileExistsError if it exists, as zarr expects
-            tmp.unlink()
-        else:
-            tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 class _DurableLocalStore(zarr.storage.LocalStore):
     """A LocalStore whose writes survive a crash of the machine: files are synced before their
     rename, and `sync_dirs` makes the renames (and deletions) themselves durable."""
@@ -93,7 +74,8 @@ class _DurableLocalStore(zarr.storage.LocalStore):
         self._dirs: set[Path] = set()
         self._dirs_lock = threading.Lock()
 
-    def _touched(self, path: Path) -> None:
+    def touched(self, path: Path) -> None:
+        """Records a file written under the root outside zarr, so `sync_dirs` covers it."""
         with self._dirs_lock:
             d = path.parent
             while d != self.root.parent.parent and d not in self._dirs:
@@ -105,19 +87,19 @@ class _DurableLocalStore(zarr.storage.LocalStore):
             await self._open()
         self._check_writable()
         path = self.root / key
-        await asyncio.to_thread(_durable_put, path, value.as_buffer_like(), exclusive)
-        self._touched(path)
+        await asyncio.to_thread(durable_put, path, value.as_buffer_like(), exclusive)
+        self.touched(path)
 
     def set_sync(self, key: str, value: Any) -> None:
         self._ensure_open_sync()
         self._check_writable()
         path = self.root / key
-        _durable_put(path, value.as_buffer_like(), False)
-        self._touched(path)
+        durable_put(path, value.as_buffer_like(), False)
+        self.touched(path)
 
     async def delete(self, key: str) -> None:
         await super().delete(key)
-        self._touched(self.root / key)
+        self.touched(self.root / key)
 
     def sync_dirs(self) -> None:
         """fsyncs every directory written to since the last call; kept for the next call if
@@ -161,6 +143,30 @@ class ProductStore:
         store's put is durable when it returns, and has no directories)."""
         if isinstance(self._store, _DurableLocalStore):
             self._store.sync_dirs()
+
+    def chunk_encodings(self, arrays: Mapping[str, ZArray]) -> dict[str, ChunkEncoding] | None:
+        """Encodings of the variables' chunks, for writing them as files (storage/chunk_files.py);
+        None where that is not possible (an object store, a codec chain zarr must apply)."""
+        if not isinstance(self._store, _DurableLocalStore):
+            return None
+        out = {}
+        for v in self.spec.variables:
+            encoding = chunk_encoding(arrays[v.name])
+            if encoding is None:
+                return None
+            out[v.name] = encoding
+        return out
+
+    def put_chunk(
+        self, encoding: ChunkEncoding, coords: tuple[int, int], chunk: np.ndarray
+    ) -> Future[Path]:
+        """Starts writing one whole chunk file (a local store only: see `chunk_encodings`)."""
+        assert isinstance(self._store, _DurableLocalStore)
+        return submit_chunk(self._store.root, encoding, coords, chunk)
+
+    def touched(self, path: Path) -> None:
+        assert isinstance(self._store, _DurableLocalStore)
+        self._store.touched(path)
 
     def coordinate_names(self) -> tuple[str, ...]:
         return ("stream", *self.spec.stream_attrs)
@@ -401,20 +407,65 @@ class ProductWriter:
             need_rows = (max(k[0] for k in dirty) + 1) * s.chunk_streams
             need_slots = (max(k[1] for k in dirty) + 1) * s.chunk_time
             self._arrays = self.store.ensure_shape(need_rows, need_slots)
-            for key in dirty:
-                crash_point("zarr.flush.chunk")
-                block = self._blocks[key]
-                r0, t0 = key[0] * s.chunk_streams, key[1] * s.chunk_time
-                for v in sorted(s.variables, key=lambda v: v.name == s.written_last):
-                    self._arrays[v.name][r0 : r0 + s.chunk_streams, t0 : t0 + s.chunk_time] = (
-                        block.values[v.name]
-                    )
-                block.dirty = False
+            encodings = self.store.chunk_encodings(self._arrays)
+            if encodings is None:
+                self._write_through_zarr(dirty)
+            else:
+                self._write_files(dirty, encodings)
             for row_chunk in sorted({k[0] for k in dirty}):
                 labels_written += self._write_labels(row_chunk)
         self.store.sync()
         self._evict()
         return FlushStats(dirty, labels_written, time.perf_counter() - started)
+
+    def _write_through_zarr(self, dirty: list[tuple[int, int]]) -> None:
+        s = self.spec
+        assert self._arrays is not None
+        for key in dirty:
+            crash_point("zarr.flush.chunk")
+            block = self._blocks[key]
+            r0, t0 = key[0] * s.chunk_streams, key[1] * s.chunk_time
+            for v in sorted(s.variables, key=lambda v: v.name == s.written_last):
+                self._arrays[v.name][r0 : r0 + s.chunk_streams, t0 : t0 + s.chunk_time] = (
+                    block.values[v.name]
+                )
+            block.dirty = False
+
+    def _write_files(
+        self, dirty: list[tuple[int, int]], encodings: Mapping[str, ChunkEncoding]
+    ) -> None:
+        """Every dirty chunk as files, many in flight; the presence variable of a chunk only
+        after all its other variables are stored. A chunk stays dirty unless every file of it
+        was written; the first error is raised after the others have finished."""
+        s = self.spec
+        phases = [
+            [v.name for v in s.variables if v.name != s.written_last],
+            [v.name for v in s.variables if v.name == s.written_last],
+        ]
+        pending = list(dirty)
+        error: BaseException | None = None
+        for phase, names in enumerate(phases):
+            futures: dict[tuple[int, int], list[Future[Path]]] = {}
+            for key in pending:
+                if phase == 0:
+                    crash_point("zarr.flush.chunk")
+                block = self._blocks[key].values
+                futures[key] = [self.store.put_chunk(encodings[n], key, block[n]) for n in names]
+            done = []
+            for key, fs in futures.items():
+                ok = True
+                for f in fs:
+                    try:
+                        self.store.touched(f.result())
+                    except BaseException as e:  # re-raised below, once all have finished
+                        ok, error = False, error or e
+                if ok:
+                    done.append(key)
+            pending = done
+        for key in pending:
+            self._blocks[key].dirty = False
+        if error is not None:
+            raise error
 
     def _write_labels(self, row_chunk: int) -> int:
         cs = self.spec.chunk_streams
