@@ -175,8 +175,12 @@ def test_a_dau_site_gives_minutes_and_hours_of_its_registers(
         good = [m for m in minutes if m["flag"] == "N"]
         assert len(good) >= 90 and all(m["value"] == pytest.approx(SO2) for m in good)
         co2_min = svc.get_json("/v1/cems/dau-stack/minutes", code="a05001", **window)["minutes"]
-        assert len(co2_min) >= 90 and all(m["flag"] == "N" for m in co2_min)
-        assert all(m["value"] == pytest.approx(CO2_PCT) for m in co2_min)
+        co2_good = [m for m in co2_min if m["flag"] == "N"]
+        assert len(co2_good) >= 90 and all(m["value"] == pytest.approx(CO2_PCT) for m in co2_good)
+        # A minute whose every poll timed out (0.11 s of wall time: a stall of this shared
+        # machine) is a B minute, as it would be at a site; anything else is wrong.
+        co2_lost = [m for m in co2_min if m["flag"] != "N"]
+        assert all(m["flag"] == "B" for m in co2_lost) and len(co2_lost) <= 5, co2_lost
 
         # The unit's health, where meters' and CEMS sites' are, and the NaN count.
         (site,) = svc.get_json("/v1/cems/sites")["items"]
@@ -187,6 +191,7 @@ def test_a_dau_site_gives_minutes_and_hours_of_its_registers(
 
         modbus: dict[str, object] = svc.wait_for("unit health", published)
         assert site["id"] == "dau-stack" and modbus["state"] == "ok"
+        assert int(modbus["total_errors"]) >= len(co2_lost)  # type: ignore[call-overload]
         assert modbus["gateway"] == "sim-dau" and modbus["unit_id"] == 1
         # 600 s at one poll per 20 s: 30, fewer if this shared machine stalls the poller.
         assert 15 <= modbus["bad_values"]["not_a_number"] <= 31  # type: ignore[index]
