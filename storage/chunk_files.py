@@ -65,11 +65,19 @@ class ChunkEncoding:
     """The stored dtype, byte order included."""
     separator: str
     zstd: Zstd
+    fill_value: Any
+    """A chunk holding only this is not stored (zarr's default, `write_empty_chunks` False): the
+    file is removed instead, so stores written here and through zarr hold the same files."""
 
     def key(self, coords: tuple[int, ...]) -> str:
         """The store key of the chunk at `coords` (Zarr v3 default encoding: c/i/j)."""
         chunk = self.separator.join(["c", *map(str, coords)])
         return f"{self.array_path}/{chunk}" if self.array_path else chunk
+
+    def is_empty(self, chunk: np.ndarray) -> bool:
+        if isinstance(self.fill_value, float) and np.isnan(self.fill_value):
+            return bool(np.isnan(chunk).all())
+        return bool((chunk == self.fill_value).all())
 
     def encode(self, chunk: np.ndarray) -> bytes:
         if chunk.shape != self.chunk_shape:
@@ -108,6 +116,7 @@ def chunk_encoding(array: Any) -> ChunkEncoding | None:
         dtype=native,
         separator=meta.chunk_key_encoding.separator,
         zstd=Zstd(level=codecs[1].level, checksum=codecs[1].checksum),
+        fill_value=np.asarray(meta.fill_value, dtype=native).item(),
     )
 
 
@@ -126,13 +135,17 @@ def _writers() -> ThreadPoolExecutor:
 def submit_chunk(
     root: Path, encoding: ChunkEncoding, coords: tuple[int, ...], chunk: np.ndarray
 ) -> Future[Path]:
-    """Starts writing one whole chunk under `root`; the future gives the file written.
+    """Starts writing one whole chunk under `root` (or removing its file, if the chunk is
+    empty); the future gives the file's path.
 
     The caller must not change `chunk` until the future is done (it is encoded in the pool)."""
 
     def write() -> Path:
         path = root / encoding.key(coords)
-        durable_put(path, encoding.encode(chunk), False)
+        if encoding.is_empty(chunk):
+            path.unlink(missing_ok=True)  # durable once the caller syncs its directory
+        else:
+            durable_put(path, encoding.encode(chunk), False)
         return path
 
     return _writers().submit(write)

@@ -30,8 +30,11 @@ def _chunk(dtype: str, shape: tuple[int, int], seed: int) -> np.ndarray:
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_a_chunk_file_is_byte_for_byte_what_zarr_writes(tmp_path: Path, dtype: str) -> None:
-    by_zarr = zarr.create_array(tmp_path / "a.zarr", shape=(8, 12), chunks=(4, 6), dtype=dtype)
-    ours = zarr.create_array(tmp_path / "b.zarr", shape=(8, 12), chunks=(4, 6), dtype=dtype)
+    fill = np.nan if np.dtype(dtype).kind == "f" else 7  # as products: NaN, or a number
+    by_zarr, ours = (
+        zarr.create_array(p, shape=(8, 12), chunks=(4, 6), dtype=dtype, fill_value=fill)
+        for p in (tmp_path / "a.zarr", tmp_path / "b.zarr")
+    )
     encoding = chunk_encoding(ours)
     assert encoding is not None
     for coords in [(0, 0), (1, 1), (0, 1)]:
@@ -42,6 +45,19 @@ def test_a_chunk_file_is_byte_for_byte_what_zarr_writes(tmp_path: Path, dtype: s
         key = encoding.key(coords)
         assert key == f"c/{coords[0]}/{coords[1]}"
         assert (tmp_path / "b.zarr" / key).read_bytes() == (tmp_path / "a.zarr" / key).read_bytes()
+    # A chunk of fill values only is not stored (zarr's default), and one that was is removed.
+    empty = np.full((4, 6), fill, dtype=dtype)
+    for coords in [(1, 0), (0, 1)]:
+        r, t = coords[0] * 4, coords[1] * 6
+        by_zarr[r : r + 4, t : t + 6] = empty
+        submit_chunk(tmp_path / "b.zarr", encoding, coords, empty).result()
+
+    def stored_chunks(root: Path) -> list[str]:
+        return sorted(str(p.relative_to(root)) for p in (root / "c").rglob("*") if p.is_file())
+
+    stored = stored_chunks(tmp_path / "b.zarr")
+    assert stored == stored_chunks(tmp_path / "a.zarr") == ["c/0/0", "c/1/1"]
+    assert not (tmp_path / "b.zarr" / "c" / "0" / "1").exists()
     back = zarr.open_array(tmp_path / "b.zarr", mode="r")
     np.testing.assert_array_equal(back[:], by_zarr[:])
 
