@@ -48,10 +48,11 @@ test: install lint test-rust test-python ## everything CI checks
 test-rust: ## Rust tests (no Python interpreter linked: the bindings are behind a feature)
 	cargo test --workspace --quiet
 
-# Two workers, whole files each (module-scoped services stay shared): most end-to-end tests wait
-# on real services, so two run in about the time of one (15 min serial, 9 with two workers).
+# Three workers on two cores, whole files each (module-scoped services stay shared): most
+# end-to-end tests wait on real services or simulated clocks. With two workers a fresh clone used
+# 1.3 cores on average and pytest took 11 min, which put `make test` over 15 min.
 test-python: install system-packages test-servers ## pytest: unit, property and end-to-end tests
-	$(BIN)/pytest -q -n 2 --dist loadfile --durations=25
+	$(BIN)/pytest -q -n 3 --dist loadfile --durations=25
 
 # The scale-out tests start real servers on loopback (tests/servers.py): PostgreSQL from Debian's
 # package, a Kafka broker from Maven Central (Java 17 runs it; without Java those tests skip).
