@@ -279,6 +279,9 @@ proptest! {
         data.extend(std::iter::repeat_n(b'x', pad_before));
         data.extend_from_slice(frame);
         data.extend(std::iter::repeat_n(b'y', pad_after));
+        // One CRC in 65,536 is the outer segment's own: then the outer frame is valid (a fresh
+        // clone's run drew it: pad 8 + VALID[1] + pad 1 has CRC BDC1).
+        prop_assume!(crc != format!("{:04X}", crc16(&data[6..])));
         data.extend_from_slice(crc.as_bytes());
         data.extend_from_slice(b"\r\n");
         let (frames, errors) = stream(&[&data]);
