@@ -66,6 +66,10 @@ CREATE TABLE IF NOT EXISTS rollup_dirty (
     generation INTEGER NOT NULL,  -- bumped at each change, so a change during a roll-up survives
     PRIMARY KEY (product, block, chunk)
 );
+CREATE TABLE IF NOT EXISTS registry_versions (
+    axis    TEXT    PRIMARY KEY,
+    version INTEGER NOT NULL     -- bumped by every registration that adds or changes a stream
+);
 """
 
 
@@ -128,24 +132,26 @@ class MetadataDB:
         with self._lock, storage_errors(self.path):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                known = dict(
-                    self._conn.execute(
-                        "SELECT id, idx FROM streams WHERE axis = ? "
-                        "AND id IN (SELECT value FROM json_each(?))",
-                        (axis, orjson.dumps(list(streams)).decode()),
-                    ).fetchall()
-                )
+                rows = self._conn.execute(
+                    "SELECT id, idx, attrs FROM streams WHERE axis = ? "
+                    "AND id IN (SELECT value FROM json_each(?))",
+                    (axis, orjson.dumps(list(streams)).decode()),
+                ).fetchall()
+                known = {r[0]: r[1] for r in rows}
+                known_attrs = {r[0]: orjson.loads(r[2]) for r in rows}
                 (next_idx,) = self._conn.execute(
                     "SELECT coalesce(max(idx) + 1, 0) FROM streams WHERE axis = ?", (axis,)
                 ).fetchone()
+                changed = False
                 for sid in sorted(streams):
                     attrs = orjson.dumps(dict(streams[sid])).decode()
                     if sid in known:
-                        if streams[sid]:
+                        if streams[sid] and dict(streams[sid]) != known_attrs[sid]:
                             self._conn.execute(
                                 "UPDATE streams SET attrs = ? WHERE axis = ? AND id = ?",
                                 (attrs, axis, sid),
                             )
+                            changed = True
                         continue
                     self._conn.execute(
                         "INSERT INTO streams (axis, id, idx, attrs, created_ns) "
@@ -154,11 +160,24 @@ class MetadataDB:
                     )
                     known[sid] = next_idx
                     next_idx += 1
+                    changed = True
+                if changed:
+                    self._conn.execute(
+                        "INSERT INTO registry_versions (axis, version) VALUES (?, 1) "
+                        "ON CONFLICT (axis) DO UPDATE SET version = registry_versions.version + 1",
+                        (axis,),
+                    )
                 self._conn.execute("COMMIT")
             except BaseException:
                 rollback(self._conn)
                 raise
         return {sid: int(known[sid]) for sid in streams}
+
+    def registry_version(self, axis: str) -> int:
+        """Changes whenever a stream of `axis` is added or its attributes change: readers that
+        derive something from the whole registry (roll-up trees) rebuild it only then."""
+        rows = self._query("SELECT version FROM registry_versions WHERE axis = ?", (axis,))
+        return int(rows[0][0]) if rows else 0
 
     def streams(self, axis: str, ids: Sequence[str] | None = None) -> list[StreamInfo]:
         if ids is None:

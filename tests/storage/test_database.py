@@ -71,6 +71,28 @@ def test_every_metadata_operation(location: DbLocation) -> None:
     db.close()
 
 
+def test_the_registry_version_changes_exactly_when_the_registry_does(
+    location: DbLocation,
+) -> None:
+    """Roll-ups rebuild their entity tree only when this changes: a change it missed would roll
+    a new meter up into nothing; a bump on every registration would rebuild it every cycle."""
+    db = MetadataDB(location)
+    assert db.registry_version("meters") == 0
+    db.register_streams("meters", {"a": {"entity": "x"}, "b": {}})
+    first = db.registry_version("meters")
+    assert first > 0
+    db.register_streams("meters", {"a": {"entity": "x"}, "b": {}})  # the same again
+    db.register_streams("meters", {"a": {}})  # no attributes: nothing to change
+    assert db.registry_version("meters") == first
+    db.register_streams("meters", {"a": {"entity": "y"}})
+    second = db.registry_version("meters")
+    assert second > first
+    db.register_streams("meters", {"c": {}})
+    assert db.registry_version("meters") > second
+    assert db.registry_version("entities") == 0, "each axis has its own version"
+    db.close()
+
+
 def test_factor_versions(location: DbLocation) -> None:
     table = FactorTable(location)
     v1 = table.ensure_seeded()

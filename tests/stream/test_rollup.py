@@ -242,6 +242,20 @@ def test_recomputation_is_idempotent_and_follows_changes(tmp_path: Path) -> None
     m.run_once()
     got = read_entities(config, "entities/interval", ["city"], slot0, slot0 + 10)
     assert got["co2"][0, 3] == 503.5 and got["co2"][0, 2] == 501.5
+
+    # The registry changes under the same materializer (which keeps its tree between cycles):
+    # b moves from the city to the enterprise, and a new meter d joins the enterprise.
+    db.register_streams(METERS_AXIS, {"b": {"entity": "ent"}, "d": {"entity": "ent"}})
+    write_meters(config, {"d": (ones, ones)}, slot0)
+    m.run_once()
+    got = read_entities(config, "entities/interval", ["city", "ent"], slot0, slot0 + 10)
+    ent_co2 = np.full(10, 0.5 + 1.0 + 500.0 + 1.0)
+    ent_co2[3] = 0.5 + 3.0 + 500.0 + 1.0
+    np.testing.assert_array_equal(got["co2"][1], ent_co2)
+    np.testing.assert_array_equal(got["co2"][0], ent_co2)  # the city has only the enterprise
+    ent_kwh = np.full(10, 1.0 + 2.0 + 1.0)
+    ent_kwh[3] = 1.0 + 4.0 + 1.0
+    np.testing.assert_array_equal(got["electricity"][1], ent_kwh)
     db.close()
 
 
