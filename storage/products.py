@@ -66,6 +66,15 @@ class ProductSpec:
     Variables are separate arrays written one after the other, so a reader during a flush could
     otherwise see a new cell's presence with some of its values still unwritten."""
 
+    def write_phases(self) -> tuple[list[str], list[str]]:
+        """(every other variable, the presence variable): the order a flush writes a chunk in.
+        Readers read the phases in reverse, so a flush that overtakes them never shows a cell
+        present without its values."""
+        return (
+            [v.name for v in self.variables if v.name != self.written_last],
+            [v.name for v in self.variables if v.name == self.written_last],
+        )
+
     def variable(self, name: str) -> Variable:
         for v in self.variables:
             if v.name == name:

@@ -425,10 +425,11 @@ class ProductWriter:
             crash_point("zarr.flush.chunk")
             block = self._blocks[key]
             r0, t0 = key[0] * s.chunk_streams, key[1] * s.chunk_time
-            for v in sorted(s.variables, key=lambda v: v.name == s.written_last):
-                self._arrays[v.name][r0 : r0 + s.chunk_streams, t0 : t0 + s.chunk_time] = (
-                    block.values[v.name]
-                )
+            for names in s.write_phases():
+                for n in names:
+                    self._arrays[n][r0 : r0 + s.chunk_streams, t0 : t0 + s.chunk_time] = (
+                        block.values[n]
+                    )
             block.dirty = False
 
     def _write_files(
@@ -437,14 +438,9 @@ class ProductWriter:
         """Every dirty chunk as files, many in flight; the presence variable of a chunk only
         after all its other variables are stored. A chunk stays dirty unless every file of it
         was written; the first error is raised after the others have finished."""
-        s = self.spec
-        phases = [
-            [v.name for v in s.variables if v.name != s.written_last],
-            [v.name for v in s.variables if v.name == s.written_last],
-        ]
         pending = list(dirty)
         error: BaseException | None = None
-        for phase, names in enumerate(phases):
+        for phase, names in enumerate(self.spec.write_phases()):
             futures: dict[tuple[int, int], list[Future[Path]]] = {}
             for key in pending:
                 if phase == 0:
@@ -551,11 +547,12 @@ class ProductReader:
         if arrays is None or width == 0 or not rows:
             return out
         row_arr = np.asarray(rows, dtype=np.int64)
-        # The presence variable first: a writer writes it after every other variable of the
-        # chunk, so what it shows present is complete in whatever is read after it. Read last,
-        # a flush running meanwhile could overtake the reader: the first variables still old
-        # (a flux row without FC), the later ones and the presence variable new.
-        for n in sorted(names, key=lambda n: n != self.spec.written_last):
+        # The presence variable first (the write phases in reverse): what it shows present is
+        # complete in whatever is read after it. Read last, a flush running meanwhile could
+        # overtake the reader: the first variables still old (a flux row without FC), the later
+        # ones and the presence variable new.
+        others, presence = self.spec.write_phases()
+        for n in [n for n in (*presence, *others) if n in names]:
             # Clipped per array: while another process grows the group, handles opened just
             # now can disagree on the shape (some arrays already grown, some not).
             n_streams, n_slots = arrays[n].shape
