@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from tests.conftest import free_port
@@ -202,6 +203,9 @@ def write_results(soak: Soak, summary: dict[str, Any]) -> None:
     RESULTS.write_text("\n".join(lines) + "\n")
 
 
+# The project-wide pytest timeout (300 s) is for tests; the soak runs for DURATION_S by design,
+# plus start-up and shutdown.
+@pytest.mark.timeout(DURATION_S + 300)
 def test_soak_all_simulators(benchmark: BenchmarkFixture, tmp_path: Path) -> None:
     soak = benchmark.pedantic(run_soak, args=(tmp_path,), rounds=1, iterations=1)
     summary = summarize(soak)
