@@ -80,12 +80,16 @@ fmt: install ## format Python and Rust
 RESULTS := benchmarks/results
 CAPACITY_ARGS ?=
 
-bench: bench-kernels bench-capacity ## kernel suites + capacity sweep; tables in benchmarks/results/ and README
-	$(BIN)/python -m benchmarks.readme_section README.md $(RESULTS)
+# A failing suite still leaves its table and does not stop the other half: a capacity sweep of an
+# hour is not thrown away because a kernel suite failed. The exit status reports any failure.
+bench: install ## kernel suites + capacity sweep; tables in benchmarks/results/ and README
+	$(MAKE) --no-print-directory -k bench-kernels bench-capacity; status=$$?; \
+	$(BIN)/python -m benchmarks.readme_section README.md $(RESULTS); exit $$status
 
 bench-kernels: install ## pytest-benchmark suites, each paired with its reference -> results/kernels.md
-	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-only -q --benchmark-json=$(RESULTS)/kernels.json
-	$(BIN)/python -m benchmarks.kernel_table $(RESULTS)/kernels.json > $(RESULTS)/kernels.md
+	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-only -q --benchmark-json=$(RESULTS)/kernels.json; \
+	status=$$?; $(BIN)/python -m benchmarks.kernel_table $(RESULTS)/kernels.json > $(RESULTS)/kernels.md; \
+	exit $$status
 
 bench-capacity: install ## `carbonstream bench capacity` (about an hour) -> results/capacity.md
 	$(BIN)/carbonstream bench capacity $(CAPACITY_ARGS) --out $(RESULTS)/capacity.md
