@@ -41,7 +41,8 @@ pub use hour::{ChannelHour, HourAggregator, HourStatus, StackHour, VariableHour,
 pub use mass::ConcentrationUnit;
 pub use minute::{MinuteAggregator, StackSample};
 pub use pipeline::{
-    ChannelSpec, ChannelTotals, ConditionChannels, DayOut, FlowSource, HourOut, MinuteOut,
+    ChannelSpec, ChannelTotals, ConditionChannels, DayOut, FlowSource, HourOut, MinuteColumns,
+    MinuteOut,
     PipelineConfig, PipelineOutput, QualityLimits, ResolvedOut, StackPipeline,
 };
 pub use policy::{Hj75Rules, Part75Rules, Policy};

@@ -43,7 +43,7 @@ use crate::hj212::DataFlag;
 
 use super::day::{DayAggregator, DayHour, DayRecord, HourKind};
 use super::error::CemsError;
-use super::flags::Reading;
+use super::flags::{Reading, flag_code, flag_from_code};
 use super::flow::{actual_flow_m3_h, calibrated_velocity, dry_standard_flow_m3_h};
 use super::hour::{HourAggregator, HourStatus, StackHour, VariableHour};
 use super::minute::{MinuteAggregator, StackSample};
@@ -320,6 +320,66 @@ pub struct MinuteOut {
     pub quality: u8,
 }
 
+/// The minute values of one call, one column per field: what the caller stores is columns, so
+/// they are built as such and handed over without a copy (a row per variable per minute, in
+/// order, made up most of a call's output).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MinuteColumns {
+    pub minute: Vec<i64>,
+    pub var: Vec<u16>,
+    pub value: Vec<f64>,
+    /// Flag letter (`flags::flag_code`: 0 for no reading).
+    pub flag: Vec<u8>,
+    pub mass: Vec<f64>,
+    pub quality: Vec<u8>,
+}
+
+impl MinuteColumns {
+    #[inline]
+    pub fn push(&mut self, m: MinuteOut) {
+        self.minute.push(m.minute);
+        self.var.push(m.var);
+        self.value.push(m.value);
+        self.flag.push(flag_code(m.flag));
+        self.mass.push(m.mass);
+        self.quality.push(m.quality);
+    }
+
+    pub fn reserve(&mut self, rows: usize) {
+        self.minute.reserve(rows);
+        self.var.reserve(rows);
+        self.value.reserve(rows);
+        self.flag.reserve(rows);
+        self.mass.reserve(rows);
+        self.quality.reserve(rows);
+    }
+
+    pub fn len(&self) -> usize {
+        self.minute.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.minute.is_empty()
+    }
+
+    /// Row `i` as a record.
+    pub fn get(&self, i: usize) -> MinuteOut {
+        MinuteOut {
+            minute: self.minute[i],
+            var: self.var[i],
+            value: self.value[i],
+            flag: flag_from_code(self.flag[i]).flatten(),
+            mass: self.mass[i],
+            quality: self.quality[i],
+        }
+    }
+
+    /// The rows as records, in order.
+    pub fn iter(&self) -> impl Iterator<Item = MinuteOut> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
 /// One closed hour of one variable.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HourOut {
@@ -383,7 +443,7 @@ impl DayOut {
 /// What one call produced, in order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PipelineOutput {
-    pub minutes: Vec<MinuteOut>,
+    pub minutes: MinuteColumns,
     pub hours: Vec<HourOut>,
     pub resolved: Vec<ResolvedOut>,
     pub days: Vec<DayOut>,

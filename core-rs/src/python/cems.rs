@@ -16,7 +16,7 @@ use super::boundary::compute;
 use super::errors::input_error;
 use crate::cems::accounting::{CO2_PER_C, DEFAULT_AGREEMENT_THRESHOLD};
 use crate::cems::conditions::STANDARD_PRESSURE_PA;
-use crate::cems::flags::{flag_code, flag_from_code};
+use crate::cems::flags::flag_from_code;
 use crate::cems::mass::CO2_DENSITY_KG_M3;
 use crate::cems::part75::K_CO2_TON_PER_SCF_PCT;
 use crate::cems::pipeline::{Q_CALIBRATION, Q_FLATLINE, Q_JUMP, Q_REPEATED, RULE_PENDING};
@@ -272,55 +272,15 @@ fn status_of(e: &CemsError) -> u8 {
 /// Keys are interned: the dicts are built twice per stack per batch.
 fn outputs<'py>(py: Python<'py>, o: PipelineOutput) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
+    // Minute columns are moved into numpy, not copied.
+    let mc = o.minutes;
     let m = PyDict::new(py);
-    m.set_item(
-        intern!(py, "minute"),
-        o.minutes
-            .iter()
-            .map(|x| x.minute)
-            .collect::<Vec<_>>()
-            .into_pyarray(py),
-    )?;
-    m.set_item(
-        intern!(py, "var"),
-        o.minutes
-            .iter()
-            .map(|x| x.var)
-            .collect::<Vec<_>>()
-            .into_pyarray(py),
-    )?;
-    m.set_item(
-        intern!(py, "value"),
-        o.minutes
-            .iter()
-            .map(|x| x.value)
-            .collect::<Vec<_>>()
-            .into_pyarray(py),
-    )?;
-    m.set_item(
-        intern!(py, "flag"),
-        o.minutes
-            .iter()
-            .map(|x| flag_code(x.flag))
-            .collect::<Vec<_>>()
-            .into_pyarray(py),
-    )?;
-    m.set_item(
-        intern!(py, "mass"),
-        o.minutes
-            .iter()
-            .map(|x| x.mass)
-            .collect::<Vec<_>>()
-            .into_pyarray(py),
-    )?;
-    m.set_item(
-        intern!(py, "quality"),
-        o.minutes
-            .iter()
-            .map(|x| x.quality)
-            .collect::<Vec<_>>()
-            .into_pyarray(py),
-    )?;
+    m.set_item(intern!(py, "minute"), mc.minute.into_pyarray(py))?;
+    m.set_item(intern!(py, "var"), mc.var.into_pyarray(py))?;
+    m.set_item(intern!(py, "value"), mc.value.into_pyarray(py))?;
+    m.set_item(intern!(py, "flag"), mc.flag.into_pyarray(py))?;
+    m.set_item(intern!(py, "mass"), mc.mass.into_pyarray(py))?;
+    m.set_item(intern!(py, "quality"), mc.quality.into_pyarray(py))?;
     d.set_item(intern!(py, "minutes"), m)?;
 
     let h = PyDict::new(py);
