@@ -68,6 +68,12 @@ impl Reading {
         Self::new(value, DataFlag::Normal)
     }
 
+    /// A reading sent as a value and a flag byte (see [`reading_flag`]); `None`: no reading.
+    #[inline]
+    pub fn from_code(value: f64, code: u8) -> Option<Self> {
+        reading_flag(code).map(|f| Self::new(value, f))
+    }
+
     /// The value usable as measured data: `None` unless the flag is valid and the value finite;
     /// T values are capped at `upper_limit` when one is configured (the analyser cannot measure
     /// above it, so anything above is not a measurement).
@@ -128,6 +134,26 @@ pub(crate) fn flag_code(flag: Option<DataFlag>) -> u8 {
 pub(crate) const fn flag_from_code(code: u8) -> Option<Option<DataFlag>> {
     FLAG_OF_CODE[code as usize]
 }
+
+/// The flag of a reading sent as a byte: 0 = no reading; a byte that is no flag is read as D
+/// (fault): the analyser's state is unknown, so the value is not valid data.
+#[inline]
+pub fn reading_flag(code: u8) -> Option<DataFlag> {
+    READING_FLAG[code as usize]
+}
+
+const READING_FLAG: [Option<DataFlag>; 256] = {
+    let mut table = [None; 256];
+    let mut code = 0;
+    while code < table.len() {
+        table[code] = match FLAG_OF_CODE[code] {
+            Some(flag) => flag,
+            None => Some(DataFlag::Fault),
+        };
+        code += 1;
+    }
+    table
+};
 
 const FLAG_OF_CODE: [Option<Option<DataFlag>>; 256] = {
     let mut table = [None; 256];

@@ -8,6 +8,7 @@
 
 use crate::hj212::DataFlag;
 
+use super::columns::SampleColumns;
 use super::error::CemsError;
 use super::flags::{FlagCounts, Reading};
 use super::snapshot::{Reader, Writer};
@@ -39,6 +40,36 @@ impl Acc {
             self.valid_sum += v;
             self.valid_n += 1;
             self.capped |= r.flag == DataFlag::OverRange;
+        }
+    }
+
+    /// [`Self::add`] of each reading of a run (values with their flag bytes), in order. A run
+    /// of finite N readings, the common case, is summed without the per-reading flag lookups;
+    /// the sums take the same values in the same order, so the result is identical.
+    #[inline]
+    fn add_run(
+        &mut self,
+        values: impl Iterator<Item = f64> + Clone,
+        flags: impl Iterator<Item = u8> + Clone,
+        upper: Option<f64>,
+    ) {
+        let normal = DataFlag::Normal;
+        if flags.clone().all(|f| f == normal as u8) && values.clone().all(f64::is_finite) {
+            let i = normal.index();
+            let (mut sum, mut valid_sum, mut n) = (self.sum[i], self.valid_sum, 0u32);
+            for v in values {
+                sum += v;
+                valid_sum += v;
+                n += 1;
+            }
+            self.sum[i] = sum;
+            self.valid_sum = valid_sum;
+            self.count[i] += n;
+            self.valid_n += n;
+        } else {
+            for (v, f) in values.zip(flags) {
+                self.add(Reading::from_code(v, f), upper);
+            }
         }
     }
 
@@ -164,6 +195,38 @@ impl MinuteAggregator {
             acc.add(*r, cfg.upper_limit);
         }
         Ok(was_closed)
+    }
+
+    /// The open minute (Unix minute index), if any.
+    #[inline]
+    pub fn open_minute(&self) -> Option<i64> {
+        self.open
+    }
+
+    /// What [`Self::push`] of each sample in `rows` would do, for samples the caller knows all
+    /// belong to the open minute (so none closes a minute or is late), with the flow reading
+    /// multiplied by `flow_scale` (a flow that is already dry standard).
+    pub fn add_open_run(
+        &mut self,
+        samples: &SampleColumns<'_>,
+        rows: std::ops::Range<usize>,
+        flow_scale: f64,
+    ) {
+        debug_assert!(samples.channels() == self.channels.len());
+        let (flow, flow_flag) = samples.flow_column();
+        let rows_flow = flow[rows.clone()].iter().map(|&v| v * flow_scale);
+        let rows_flag = flow_flag[rows.clone()].iter().copied();
+        self.flow
+            .add_run(rows_flow, rows_flag, self.config.flow_upper_limit);
+        for (c, (acc, cfg)) in self
+            .channels
+            .iter_mut()
+            .zip(&self.config.channels)
+            .enumerate()
+        {
+            let (values, flags) = samples.channel(c, rows.clone());
+            acc.add_run(values, flags, cfg.upper_limit);
+        }
     }
 
     /// Closes the open minute if it ends at or before `t_ms` (watermark).

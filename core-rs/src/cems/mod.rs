@@ -15,6 +15,7 @@
 //! ([`quality`]). Facts: `reference/cems/README.md`.
 
 pub mod accounting;
+pub mod columns;
 pub mod conditions;
 pub mod day;
 pub mod error;
@@ -34,6 +35,7 @@ pub mod substitution;
 pub mod totals;
 
 pub use accounting::{Comparison, FuelSpec, FuelUse, accounting_co2_t, compare};
+pub use columns::SampleColumns;
 pub use day::{DayAggregator, DayHour, DayRecord, HourKind};
 pub use error::CemsError;
 pub use flags::{FlagCounts, FlagEffect, Reading};
@@ -42,8 +44,7 @@ pub use mass::ConcentrationUnit;
 pub use minute::{MinuteAggregator, StackSample};
 pub use pipeline::{
     ChannelSpec, ChannelTotals, ConditionChannels, DayOut, FlowSource, HourOut, MinuteColumns,
-    MinuteOut,
-    PipelineConfig, PipelineOutput, QualityLimits, ResolvedOut, StackPipeline,
+    MinuteOut, PipelineConfig, PipelineOutput, QualityLimits, ResolvedOut, StackPipeline,
 };
 pub use policy::{Hj75Rules, Part75Rules, Policy};
 pub use stack::{ChannelConfig, MinuteRecord, StackConfig, StackMinute};

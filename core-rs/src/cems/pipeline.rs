@@ -41,6 +41,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::hj212::DataFlag;
 
+use super::columns::SampleColumns;
 use super::day::{DayAggregator, DayHour, DayRecord, HourKind};
 use super::error::CemsError;
 use super::flags::{Reading, flag_code, flag_from_code};
@@ -727,6 +728,56 @@ impl StackPipeline {
             self.process_closed_minute(out)?;
         }
         Ok(())
+    }
+
+    /// [`Self::push_sample`] of every sample, in order. A sample's error goes to `on_error` with
+    /// its index and does not stop the samples after it.
+    ///
+    /// Samples of the open minute, after the first, are added as a run without a row of
+    /// readings each (see [`MinuteAggregator::add_open_run`]) when the flow needs only a
+    /// scaling; the results are those of one `push_sample` per sample.
+    pub fn push_columns(
+        &mut self,
+        samples: &SampleColumns<'_>,
+        out: &mut PipelineOutput,
+        mut on_error: impl FnMut(usize, CemsError),
+    ) {
+        let dry_scale = match self.config.flow_source {
+            FlowSource::DryStandard { scale } => Some(scale),
+            _ => None,
+        };
+        let mut row = vec![None; samples.channels()];
+        let mut i = 0;
+        while i < samples.len() {
+            let t_ms = samples.t_ms(i);
+            let minute = t_ms.div_euclid(60_000);
+            // The open minute is never behind the late watermark (closing up to a time inside
+            // a minute leaves that minute open and the watermark at it).
+            if let Some(scale) = dry_scale
+                && self.minutes.open_minute() == Some(minute)
+            {
+                let end = samples.minute_run_end(i, minute);
+                self.minutes.add_open_run(samples, i..end, scale);
+                for k in i..end {
+                    let q = samples
+                        .flow(k)
+                        .map(|r| Reading::new(r.value * scale, r.flag));
+                    self.observe_fingerprint(minute, q, samples.fingerprint(k));
+                }
+                i = end;
+                continue;
+            }
+            let (values, flags) = samples.row(i);
+            for ((r, &v), &f) in row.iter_mut().zip(values).zip(flags) {
+                *r = Reading::from_code(v, f);
+            }
+            if let Err(e) =
+                self.push_sample(t_ms, samples.flow(i), &row, samples.fingerprint(i), out)
+            {
+                on_error(i, e);
+            }
+            i += 1;
+        }
     }
 
     /// Processes `closed_minute` (moved out for the call, then put back to keep its buffer).

@@ -16,16 +16,14 @@ use super::boundary::compute;
 use super::errors::input_error;
 use crate::cems::accounting::{CO2_PER_C, DEFAULT_AGREEMENT_THRESHOLD};
 use crate::cems::conditions::STANDARD_PRESSURE_PA;
-use crate::cems::flags::flag_from_code;
 use crate::cems::mass::CO2_DENSITY_KG_M3;
 use crate::cems::part75::K_CO2_TON_PER_SCF_PCT;
 use crate::cems::pipeline::{Q_CALIBRATION, Q_FLATLINE, Q_JUMP, Q_REPEATED, RULE_PENDING};
 use crate::cems::{
     CemsError, ChannelConfig, ChannelSpec, ConcentrationUnit, ConditionChannels, FlowSource,
     FuelSpec, FuelUse, Hj75Rules, Part75Rules, PipelineConfig, PipelineOutput, Policy,
-    QualityLimits, Reading, Rule, StackPipeline as Core, accounting_co2_t, compare,
+    QualityLimits, Reading, Rule, SampleColumns, StackPipeline as Core, accounting_co2_t, compare,
 };
-use crate::hj212::DataFlag;
 
 fn opt(v: f64) -> Option<f64> {
     (!v.is_nan()).then_some(v)
@@ -226,23 +224,8 @@ impl StackSpec {
 
 #[inline]
 fn reading(value: f64, flag: u8) -> Option<Reading> {
-    READING_FLAG[usize::from(flag)].map(|f| Reading::new(value, f))
+    Reading::from_code(value, flag)
 }
-
-/// The flag of a reading by its byte (`None`: no reading), decoded once for every byte value.
-const READING_FLAG: [Option<DataFlag>; 256] = {
-    let mut table = [None; 256];
-    let mut code = 0;
-    while code < table.len() {
-        table[code] = match flag_from_code(code as u8) {
-            Some(flag) => flag,
-            // An unknown flag byte: state unknown, not valid data.
-            None => Some(DataFlag::Fault),
-        };
-        code += 1;
-    }
-    table
-};
 
 #[inline]
 fn fill_row(row: &mut [Option<Reading>], values: &[f64], flags: &[u8]) {
@@ -568,19 +551,22 @@ impl StackPipeline {
                 ("fingerprint", fingerprint.shape()),
             ],
         )?;
-        let (t, q, qf, v, f, fp) = (
-            t_ms.as_slice()?,
+        let t = t_ms.as_slice()?;
+        let samples = SampleColumns::new(
+            t,
             flow.as_slice()?,
             flow_flag.as_slice()?,
             values.as_slice()?,
             flags.as_slice()?,
             fingerprint.as_slice()?,
-        );
+            c,
+        )
+        .map_err(|e| input_error(e.to_string()))?;
         let inner = &mut self.inner;
         let (status, messages, out) = compute(py, || {
             let mut out = PipelineOutput::default();
             // Every variable of every minute the batch spans (at most one per sample): the
-            // minute list is allocated once instead of growing by copies.
+            // minute columns are allocated once instead of growing by copies.
             if let (Some(&first), Some(&last)) = (t.first(), t.last()) {
                 let span = (last.saturating_sub(first) / 60_000).saturating_add(2);
                 let minutes = usize::try_from(span).map_or(n + 1, |m| m.min(n + 1));
@@ -588,18 +574,10 @@ impl StackPipeline {
             }
             let mut status = vec![S_OK; n];
             let mut messages = HashMap::new();
-            // Overwritten in place per sample: a collecting `extend` per row cost more than the
-            // pipeline's own work for a sample.
-            let mut row = vec![None; c];
-            for i in 0..n {
-                fill_row(&mut row, &v[i * c..(i + 1) * c], &f[i * c..(i + 1) * c]);
-                let print = (fp[i] != 0).then_some(fp[i]);
-                if let Err(e) = inner.push_sample(t[i], reading(q[i], qf[i]), &row, print, &mut out)
-                {
-                    status[i] = status_of(&e);
-                    messages.insert(i, e.to_string());
-                }
-            }
+            inner.push_columns(&samples, &mut out, |i, e| {
+                status[i] = status_of(&e);
+                messages.insert(i, e.to_string());
+            });
             Ok::<_, PyErr>((status, messages, out))
         })?;
         Ok((status.into_pyarray(py), messages, outputs(py, out)?))
