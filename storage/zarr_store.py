@@ -412,8 +412,7 @@ class ProductWriter:
                 self._write_through_zarr(dirty)
             else:
                 self._write_files(dirty, encodings)
-            for row_chunk in sorted({k[0] for k in dirty}):
-                labels_written += self._write_labels(row_chunk)
+            labels_written = self._write_labels(sorted({k[0] for k in dirty}))
         self.store.sync()
         self._evict()
         return FlushStats(dirty, labels_written, time.perf_counter() - started)
@@ -463,18 +462,30 @@ class ProductWriter:
         if error is not None:
             raise error
 
-    def _write_labels(self, row_chunk: int) -> int:
+    def _write_labels(self, row_chunks: list[int]) -> int:
+        """Writes the labels of the row blocks whose registered streams changed; returns how
+        many. Consecutive blocks are written by one assignment per coordinate: zarr costs a few
+        ms per call however small, and a first flush labels every row block at once (at 2,048
+        stacks, 1.2-1.6 s per sink partition when written block by block)."""
         cs = self.spec.chunk_streams
-        r0 = row_chunk * cs
-        labels = self._labels(r0, r0 + cs)
-        registered = sum(1 for x in labels["stream"] if x)
-        if self._labelled_rows.get(row_chunk) == registered:
+        changed: list[tuple[int, dict[str, list[str]], int]] = []
+        for row_chunk in row_chunks:
+            labels = self._labels(row_chunk * cs, (row_chunk + 1) * cs)
+            registered = sum(1 for x in labels["stream"] if x)
+            if self._labelled_rows.get(row_chunk) != registered:
+                changed.append((row_chunk, labels, registered))
+        if not changed:
             return 0
         assert self._arrays is not None
-        for name in self.store.coordinate_names():
-            self._arrays[name][r0 : r0 + cs] = np.array(labels[name], dtype=object)
-        self._labelled_rows[row_chunk] = registered
-        return 1
+        arrays = self._arrays
+        for run in _consecutive(changed):
+            r0, r1 = run[0][0] * cs, (run[-1][0] + 1) * cs
+            for name in self.store.coordinate_names():
+                values = [x for _, labels, _ in run for x in labels[name]]
+                arrays[name][r0:r1] = np.array(values, dtype=object)
+            for row_chunk, _, registered in run:
+                self._labelled_rows[row_chunk] = registered
+        return len(changed)
 
     def _evict(self) -> None:
         clean = [k for k, b in self._blocks.items() if not b.dirty]
@@ -563,6 +574,19 @@ class ProductReader:
             part = arrays[n].get_orthogonal_selection((row_arr[present], slice(lo, hi)))
             out[n][present, lo - slot0 : hi - slot0] = part
         return out
+
+
+def _consecutive(
+    blocks: list[tuple[int, dict[str, list[str]], int]],
+) -> list[list[tuple[int, dict[str, list[str]], int]]]:
+    """Row blocks (sorted by index) split into runs of consecutive indices."""
+    runs: list[list[tuple[int, dict[str, list[str]], int]]] = []
+    for b in blocks:
+        if runs and runs[-1][-1][0] + 1 == b[0]:
+            runs[-1].append(b)
+        else:
+            runs.append([b])
+    return runs
 
 
 def registry_labels(db: MetadataDB, spec: ProductSpec) -> Labels:

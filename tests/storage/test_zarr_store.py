@@ -110,6 +110,32 @@ def test_growth_is_in_whole_chunks_and_time_coordinate_is_the_grid(tmp_path: Pat
     assert ds.attrs["product"] == "test/interval" and ds.attrs["time_step_ns"] == STEP
 
 
+def test_one_flush_labels_runs_of_row_blocks_and_leaves_the_gaps(tmp_path: Path) -> None:
+    """Blocks 0, 1 and 3 get data in one flush (0-1 consecutive, written by one assignment per
+    coordinate); block 2 keeps empty labels; streams registered later are labelled on the next
+    flush of their block."""
+    registered = 10
+    w = ProductWriter(
+        ProductStore(tmp_path / "store.zarr", spec(), tmp_path / "locks"),
+        lambda a, b: {
+            "stream": [f"s{i}" if i < registered else "" for i in range(a, b)],
+            "unit": ["kWh" if i < registered else "" for i in range(a, b)],
+        },
+    )
+    w.stage(*cells([1, 5, 13], [0, 0, 0], [1.0, 2.0, 3.0]))
+    assert w.flush().label_chunks == 3
+    ds = xr.open_zarr(tmp_path / "store.zarr", group="test/interval")
+    want = [f"s{i}" for i in range(8)] + [""] * 4 + ["", "", "", ""]
+    assert list(ds["stream"].values) == want  # s12.. are not registered yet
+    registered = 16
+    w.stage(*cells([1, 13], [1, 1], [1.0, 3.0]))
+    assert w.flush().label_chunks == 1  # only block 3 has new streams
+    ds = xr.open_zarr(tmp_path / "store.zarr", group="test/interval")
+    assert list(ds["stream"].values)[12:] == ["s12", "s13", "s14", "s15"]
+    assert list(ds["stream"].values)[8:12] == [""] * 4
+    assert list(ds["unit"].values)[:8] == ["kWh"] * 8
+
+
 def test_negative_slots_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="before the origin"):
         writer(tmp_path).stage(*cells([0], [-1], [1.0]))
