@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from carbonstream.bench.alert_latency import RULE_ID, probe_config, probe_ids
-from carbonstream.bench.capacity import StepResult, _judge
+from carbonstream.bench.capacity import StepResult, _judge, measured_window_s
 from carbonstream.bench.fleet import Fleet, push_ids, service_config
 from carbonstream.bench.report import table
 from carbonstream.bench.search import PRECISION, largest_realtime
@@ -94,3 +94,12 @@ def test_a_step_is_judged_on_lag_delivery_and_alert_latency() -> None:
     assert not growing.realtime
     assert len(growing.reasons) == 4  # growing lag, half delivered, alerts missing, p99
     assert "| 0 | 1 | 0 (0/0) |" in table([ok, growing])
+
+
+def test_a_window_with_meters_holds_whole_meter_intervals() -> None:
+    """A 90-s window over meters reading once a minute counted 84-86 % of their readings in
+    every meters step of a sweep; whole minutes count each meter's readings once per minute."""
+    assert measured_window_s(Fleet(meters=1000), 90.0) == 120.0
+    assert measured_window_s(Fleet(meters=1000), 60.0) == 60.0
+    assert measured_window_s(Fleet(towers=10, stacks=10, meters=5), 61.0) == 120.0
+    assert measured_window_s(Fleet(towers=10), 90.0) == 90.0
