@@ -190,9 +190,10 @@ def assert_products_hold(
     def settled() -> bool:
         # Lag 0 is recorded when the journal reader snapshots, which can precede the Zarr flush
         # of that epoch by a moment: the last cells are given a few seconds to be stored.
+        # Until that flush, a meter can also be missing from the product's rows (KeyError).
         try:
             return meters_hold()
-        except (AssertionError, IndexError):
+        except (AssertionError, IndexError, KeyError):
             return False
 
     deadline = time.monotonic() + 15
