@@ -74,6 +74,15 @@ impl Reading {
         reading_flag(code).map(|f| Self::new(value, f))
     }
 
+    /// Overwrites `row` with the readings of `values` and their flag `codes` (see
+    /// [`Self::from_code`]): one row buffer is reused for every sample of a batch.
+    #[inline]
+    pub fn fill_from_codes(row: &mut [Option<Self>], values: &[f64], codes: &[u8]) {
+        for ((r, &v), &f) in row.iter_mut().zip(values).zip(codes) {
+            *r = Self::from_code(v, f);
+        }
+    }
+
     /// The value usable as measured data: `None` unless the flag is valid and the value finite;
     /// T values are capped at `upper_limit` when one is configured (the analyser cannot measure
     /// above it, so anything above is not a measurement).

@@ -768,9 +768,7 @@ impl StackPipeline {
                 continue;
             }
             let (values, flags) = samples.row(i);
-            for ((r, &v), &f) in row.iter_mut().zip(values).zip(flags) {
-                *r = Reading::from_code(v, f);
-            }
+            Reading::fill_from_codes(&mut row, values, flags);
             if let Err(e) =
                 self.push_sample(t_ms, samples.flow(i), &row, samples.fingerprint(i), out)
             {

@@ -222,18 +222,6 @@ impl StackSpec {
     }
 }
 
-#[inline]
-fn reading(value: f64, flag: u8) -> Option<Reading> {
-    Reading::from_code(value, flag)
-}
-
-#[inline]
-fn fill_row(row: &mut [Option<Reading>], values: &[f64], flags: &[u8]) {
-    for ((r, &v), &f) in row.iter_mut().zip(values).zip(flags) {
-        *r = reading(v, f);
-    }
-}
-
 /// Per-row status codes of the push methods.
 const S_OK: u8 = 0;
 const S_LATE: u8 = 1;
@@ -619,8 +607,10 @@ impl StackPipeline {
             let mut messages = HashMap::new();
             let mut row = vec![None; c];
             for i in 0..n {
-                fill_row(&mut row, &v[i * c..(i + 1) * c], &f[i * c..(i + 1) * c]);
-                if let Err(e) = inner.push_minute(t[i], reading(q[i], qf[i]), &row, &mut out) {
+                Reading::fill_from_codes(&mut row, &v[i * c..(i + 1) * c], &f[i * c..(i + 1) * c]);
+                if let Err(e) =
+                    inner.push_minute(t[i], Reading::from_code(q[i], qf[i]), &row, &mut out)
+                {
                     status[i] = status_of(&e);
                     messages.insert(i, e.to_string());
                 }
