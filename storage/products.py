@@ -169,6 +169,8 @@ def meters_interval(
             ),
         ),
         stream_attrs=("commodity", "unit"),
+        # Every cell the integrator emits has a coverage (0 for a baseline reading alone).
+        written_last="coverage",
         attrs={
             "title": "Smart-meter interval consumption and CO2 emissions",
             "method": "counter differences, linear in time between readings; x emission factor",

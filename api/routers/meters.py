@@ -132,7 +132,9 @@ def intervals(
     start_ns, end_ns = time_range(start, end, DAY_NS)
     slot0, slot1 = slot_window(spec, start_ns, end_ns, MAX_SLOTS_PER_QUERY)
     data = state.meters.read([info.idx], slot0, slot1)
-    keep = np.flatnonzero(~np.isnan(data["reading"][0]) | (data["coverage"][0] > 0))
+    # Coverage is the presence variable: read first, a cell it shows has all its values.
+    coverage = data["coverage"][0]
+    keep = np.flatnonzero(~np.isnan(coverage) & ((coverage > 0) | ~np.isnan(data["reading"][0])))
     frame = pl.DataFrame(
         {
             "period_start": instants(spec.slot_starts(slot0, slot1)[keep]),

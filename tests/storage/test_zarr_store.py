@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import multiprocessing as mp
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from storage.products import ProductSpec, Variable
+from storage.products import ProductSpec, Variable, meters_interval
 from storage.zarr_store import ProductReader, ProductStore, ProductWriter
 
 ORIGIN = 1_700_000_000 * 10**9
@@ -174,23 +176,26 @@ def test_writers_of_different_row_blocks_in_different_processes(tmp_path: Path) 
         np.testing.assert_array_equal(out[i, ::8], row * 1000 + np.arange(6))
 
 
-def test_a_flush_overtaking_a_reader_never_shows_a_row_without_its_values(tmp_path: Path) -> None:
-    """`q` is the presence variable (written last). The reader is made to read one variable,
-    then a flush of a new cell runs to the end, then the reader goes on: whatever it returns, a
-    cell it shows present (q) has its x. Reading q last, it returned q new and x old."""
-    import dataclasses
+def read_overtaken_by_a_flush(
+    root: Path, product: ProductSpec, values: Callable[[float], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """Reads cells 0-1 of row 0 with a flush of cell 1 run to the end after the reader's first
+    variable: the order a reader and a concurrent flush can interleave in."""
+    store = root / "store.zarr"
 
-    presence = dataclasses.replace(spec(), written_last="q")
-    root = tmp_path / "store.zarr"
-    w = ProductWriter(ProductStore(root, presence, tmp_path / "locks"), labels)
-    w.stage(*cells([0], [0], [1.0]))
+    def no_labels(first: int, stop: int) -> dict[str, list[str]]:
+        return {n: [""] * (stop - first) for n in ("stream", *product.stream_attrs)}
+
+    w = ProductWriter(ProductStore(store, product, root / "locks"), no_labels)
+    one = np.zeros(1, dtype=np.int64)
+    w.stage(one, one, values(1.0))
     w.flush()
-    r = ProductReader(ProductStore(root, presence, tmp_path / "locks"), refresh_s=60)
+    r = ProductReader(ProductStore(store, product, root / "locks"), refresh_s=60)
     arrays = r._current()
     assert arrays is not None
     first_read = True
 
-    def overtaken(array: object) -> object:
+    def overtaken(array: object) -> None:
         original = array.get_orthogonal_selection  # type: ignore[attr-defined]
 
         def read_then_flush(*args: object, **kwargs: object) -> object:
@@ -198,16 +203,47 @@ def test_a_flush_overtaking_a_reader_never_shows_a_row_without_its_values(tmp_pa
             got = original(*args, **kwargs)
             if first_read:
                 first_read = False
-                w.stage(*cells([0], [1], [2.0]))
+                w.stage(one, one + 1, values(2.0))
                 w.flush()
             return got
 
         array.get_orthogonal_selection = read_then_flush  # type: ignore[attr-defined]
-        return array
 
     for a in arrays.values():
         overtaken(a)
     got = r.read([0], 0, 2)
     assert not first_read
+    return got
+
+
+def test_a_flush_overtaking_a_reader_never_shows_a_row_without_its_values(tmp_path: Path) -> None:
+    """`q` is the presence variable (written last): whatever the reader returns, a cell it
+    shows present (q) has its x. Reading q last, it returned q new and x old."""
+    presence = dataclasses.replace(spec(), written_last="q")
+    got = read_overtaken_by_a_flush(tmp_path, presence, lambda x: cells([0], [0], [x])[2])
     shown = ~np.isnan(got["q"][0])
     assert shown[0] and np.all(~np.isnan(got["x"][0][shown])), got
+
+
+def test_a_meter_period_shown_covered_has_its_values_under_a_concurrent_flush(
+    tmp_path: Path,
+) -> None:
+    """CI caught the service serving every pushed period with a coverage and a null
+    consumption: the reader read consumption just before a flush and coverage just after it.
+    Every written cell has a coverage, so coverage is the presence variable, written last."""
+    product = meters_interval(ORIGIN, STEP, chunk_streams=4, chunk_time=8)
+
+    def meter_cell(x: float) -> dict[str, np.ndarray]:
+        return {
+            "consumption": np.array([x]),
+            "co2": np.array([x * 0.5]),
+            "coverage": np.ones(1, dtype=np.float32),
+            "reading": np.array([100.0 + x]),
+            "factor_version": np.ones(1, dtype=np.int16),
+        }
+
+    got = read_overtaken_by_a_flush(tmp_path, product, meter_cell)
+    shown = ~np.isnan(got["coverage"][0])
+    assert shown[0], got
+    for name in ("consumption", "co2", "reading"):
+        assert np.all(~np.isnan(got[name][0][shown])), (name, got)
