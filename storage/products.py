@@ -208,6 +208,8 @@ def entity_variables(with_reporting: bool) -> tuple[Variable, ...]:
 
 
 _ENTITY_ATTRS = ("kind", "name")
+ENTITY_PRESENCE = "completeness"
+"""Every roll-up cell has a completeness (0 when no member reported): the presence variable."""
 
 
 def entities_interval(
@@ -223,6 +225,7 @@ def entities_interval(
         chunk_time=chunk_time,
         variables=entity_variables(with_reporting=True),
         stream_attrs=_ENTITY_ATTRS,
+        written_last=ENTITY_PRESENCE,
         attrs={"title": "Entity roll-ups per interval", "method": "sum of member meters"},
     )
 
@@ -238,6 +241,7 @@ def entities_day(origin_ns: int, chunk_streams: int) -> ProductSpec:
         chunk_time=366,
         variables=entity_variables(with_reporting=False),
         stream_attrs=_ENTITY_ATTRS,
+        written_last=ENTITY_PRESENCE,
         attrs={"title": "Entity roll-ups per day", "method": "sum of the day's intervals"},
     )
 
@@ -253,6 +257,7 @@ def entities_month(origin_ns: int, offset_ns: int, chunk_streams: int) -> Produc
         chunk_time=120,
         variables=entity_variables(with_reporting=False),
         stream_attrs=_ENTITY_ATTRS,
+        written_last=ENTITY_PRESENCE,
         attrs={"title": "Entity roll-ups per calendar month", "method": "sum of the month's days"},
         calendar="month",
         offset_ns=offset_ns,

@@ -103,7 +103,11 @@ def emissions(
     start_ns, end_ns = time_range(start, end, DEFAULT_SPAN_NS[resolution])
     slot0, slot1 = slot_window(spec, start_ns, end_ns, MAX_PERIODS)
     data = reader.read([node.row], slot0, slot1)
-    keep = np.flatnonzero(~np.isnan(data["co2"][0]) | (data["completeness"][0] > 0))
+    # Completeness is the presence variable: read first, a period it shows has all its values.
+    completeness = data["completeness"][0]
+    keep = np.flatnonzero(
+        ~np.isnan(completeness) & (~np.isnan(data["co2"][0]) | (completeness > 0))
+    )
     starts = spec.slot_starts(slot0, slot1)[keep]
     columns: dict[str, Any] = {"period_start": instants(starts)}
     for v in spec.variables:

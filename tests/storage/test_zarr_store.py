@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from storage.products import ProductSpec, Variable, meters_interval
+from storage.products import ProductSpec, Variable, entities_interval, meters_interval
 from storage.zarr_store import ProductReader, ProductStore, ProductWriter
 
 ORIGIN = 1_700_000_000 * 10**9
@@ -247,3 +247,21 @@ def test_a_meter_period_shown_covered_has_its_values_under_a_concurrent_flush(
     assert shown[0], got
     for name in ("consumption", "co2", "reading"):
         assert np.all(~np.isnan(got[name][0][shown])), (name, got)
+
+
+def test_an_entity_period_shown_complete_has_its_co2_under_a_concurrent_flush(
+    tmp_path: Path,
+) -> None:
+    """The roll-ups had the meters' race: co2 read before a flush, completeness after it."""
+    product = entities_interval(ORIGIN, STEP, chunk_streams=4, chunk_time=8)
+
+    def entity_cell(x: float) -> dict[str, np.ndarray]:
+        return {
+            v.name: np.array([x], dtype=v.dtype) if v.name != "completeness" else np.ones(1)
+            for v in product.variables
+        }
+
+    got = read_overtaken_by_a_flush(tmp_path, product, entity_cell)
+    shown = ~np.isnan(got["completeness"][0])
+    assert shown[0], got
+    assert np.all(~np.isnan(got["co2"][0][shown])), got
