@@ -315,27 +315,32 @@ class RollupMaterializer:
 
     def _rollup_days(
         self, tree: EntityTree, spans: list[tuple[set[str], int, int]]
-    ) -> list[tuple[set[str], int, int]]:
-        """Recomputes the days overlapping each recomputed interval span; returns day spans."""
-        day_spans = []
+    ) -> dict[int, set[str]]:
+        """Recomputes each day overlapping the recomputed interval spans once, for every entity
+        any of them touched; returns those days and entities. A cycle often has several spans
+        in one day (one per dirty time chunk); recomputed per span, the day was read again for
+        each (on an object store: one GET per chunk and variable of the whole day)."""
+        days: dict[int, set[str]] = defaultdict(set)
         for eids, slot0, slot1 in spans:
             first = self._day.slot_of(self._interval.slot_start_ns(slot0))
             last = self._day.slot_of(self._interval.slot_start_ns(slot1) - 1)
-            day_spans.append((eids, first, last + 1))
             for day in range(first, last + 1):
-                self._recompute_coarse(
-                    tree, sorted(eids), self._day, day, self._interval, "entities/interval"
-                )
-        return day_spans
+                days[day] |= eids
+        for day, eids in sorted(days.items()):
+            self._recompute_coarse(
+                tree, sorted(eids), self._day, day, self._interval, "entities/interval"
+            )
+        return days
 
-    def _rollup_months(self, tree: EntityTree, day_spans: list[tuple[set[str], int, int]]) -> None:
-        for eids, day0, day1 in day_spans:
-            first = self._month.slot_of(self._day.slot_start_ns(day0))
-            last = self._month.slot_of(self._day.slot_start_ns(day1) - 1)
-            for month in range(first, last + 1):
-                self._recompute_coarse(
-                    tree, sorted(eids), self._month, month, self._day, "entities/day"
-                )
+    def _rollup_months(self, tree: EntityTree, days: dict[int, set[str]]) -> None:
+        """Recomputes each month holding a recomputed day once (as `_rollup_days`)."""
+        months: dict[int, set[str]] = defaultdict(set)
+        for day, eids in days.items():
+            months[self._month.slot_of(self._day.slot_start_ns(day))] |= eids
+        for month, eids in sorted(months.items()):
+            self._recompute_coarse(
+                tree, sorted(eids), self._month, month, self._day, "entities/day"
+            )
 
     def _recompute_coarse(
         self,
