@@ -54,10 +54,29 @@ def probe_config(count: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+SLOW_S = 1.0
+"""Latency from which an alert is listed by when it was pushed (see `LatencyStats.slow_at_s`)."""
+
+
 @dataclass
 class LatencyStats:
     samples_s: list[float]
     missing: int
+    acked_s: list[float] = field(default_factory=list)
+    """Monotonic time of each sample's push acknowledgement (same order as `samples_s`)."""
+
+    def slow_at_s(self) -> list[float]:
+        """Seconds into the measurement of the pushes whose alerts took `SLOW_S` or more: a
+        tail made of a few stalls shows as a few clusters, a slow path as a spread."""
+        if not self.acked_s:
+            return []
+        t0 = min(self.acked_s)
+        slow = {
+            round(a - t0, 1)
+            for a, x in zip(self.acked_s, self.samples_s, strict=True)
+            if x >= SLOW_S
+        }
+        return sorted(slow)
 
     def quantile(self, q: float) -> float | None:
         return float(np.quantile(self.samples_s, q)) if self.samples_s else None
@@ -77,6 +96,7 @@ class LatencyStats:
             "p50_s": self.p50,
             "p99_s": self.p99,
             "max_s": max(self.samples_s) if self.samples_s else None,
+            "slow_at_s": self.slow_at_s(),
         }
 
 
@@ -192,14 +212,15 @@ class AlertProbe:
             self._sse.get(key) is None for key in self._acked
         ):
             time.sleep(0.1)
-        samples, missing = [], self._failed_pushes
+        samples, acks, missing = [], [], self._failed_pushes
         for key, (transition, acked) in self._acked.items():
             got = self._sse.get(key)
             if got is None or got[0] != transition:
                 missing += 1
             else:
                 samples.append(max(0.0, got[1] - acked))
-        return LatencyStats(samples, missing)
+                acks.append(acked)
+        return LatencyStats(samples, missing, acks)
 
     def reset(self) -> None:
         """Forgets the pushes so far (e.g. a warm-up's); the probe's clock goes on."""

@@ -127,6 +127,17 @@ def _counters(svc: RunningService) -> dict[str, float]:
     }
 
 
+def _spans(times_s: list[float], gap_s: float = 3.0) -> str:
+    """Sorted times as spans ('12-15, 55'): where a step's slow alerts clustered."""
+    spans: list[list[float]] = []
+    for t in times_s:
+        if spans and t - spans[-1][1] <= gap_s:
+            spans[-1][1] = t
+        else:
+            spans.append([t, t])
+    return ", ".join(f"{a:.0f}" if round(a) == round(b) else f"{a:.0f}-{b:.0f}" for a, b in spans)
+
+
 def _judge(r: StepResult) -> None:
     lags = np.array(r.lag_s)
     if lags.size < 3:
@@ -145,7 +156,9 @@ def _judge(r: StepResult) -> None:
     if missing:
         r.reasons.append(f"{missing} alert(s) missing")
     if p99 is None or p99 >= ALERT_P99_S:
-        r.reasons.append(f"alert latency p99 {p99 if p99 is None else round(p99, 3)} s")
+        slow = r.alert.get("slow_at_s") or []
+        when = f" (pushes >= 1 s at {_spans(slow)} s into the window)" if slow else ""
+        r.reasons.append(f"alert latency p99 {p99 if p99 is None else round(p99, 3)} s{when}")
     r.realtime = not r.reasons
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from carbonstream.bench.alert_latency import RULE_ID, probe_config, probe_ids
+from carbonstream.bench.alert_latency import RULE_ID, LatencyStats, probe_config, probe_ids
 from carbonstream.bench.capacity import StepResult, _judge, measured_window_s
 from carbonstream.bench.fleet import Fleet, push_ids, service_config
 from carbonstream.bench.report import table
@@ -88,11 +88,12 @@ def test_a_step_is_judged_on_lag_delivery_and_alert_latency() -> None:
     assert ok.realtime and not ok.reasons
 
     growing = StepResult(Fleet(stacks=1), lag_s=[1.0, 2.0, 4.0, 6.0, 8.0, 9.5])
-    growing.alert = {"p99_s": 1.5, "missing": 2}
+    growing.alert = {"p99_s": 1.5, "missing": 2, "slow_at_s": [12.0, 13.5, 14.1, 55.2]}
     growing.delivered = {"cems": 0.5}
     _judge(growing)
     assert not growing.realtime
     assert len(growing.reasons) == 4  # growing lag, half delivered, alerts missing, p99
+    assert growing.reasons[-1].endswith("(pushes >= 1 s at 12-14, 55 s into the window)")
     assert "| 0 | 1 | 0 (0/0) |" in table([ok, growing])
 
 
@@ -103,3 +104,9 @@ def test_a_window_with_meters_holds_whole_meter_intervals() -> None:
     assert measured_window_s(Fleet(meters=1000), 60.0) == 60.0
     assert measured_window_s(Fleet(towers=10, stacks=10, meters=5), 61.0) == 120.0
     assert measured_window_s(Fleet(towers=10), 90.0) == 90.0
+
+
+def test_slow_alerts_are_listed_by_when_they_were_pushed() -> None:
+    stats = LatencyStats([0.2, 1.5, 2.0, 0.9], 0, [100.0, 112.0, 112.5, 130.0])
+    assert stats.slow_at_s() == [12.0, 12.5]
+    assert stats.summary()["slow_at_s"] == [12.0, 12.5]
