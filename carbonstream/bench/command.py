@@ -103,7 +103,7 @@ def _capacity(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from carbonstream.bench.capacity import StepResult, StepSettings, run_step
+    from carbonstream.bench.capacity import StepResult, StepSettings, measured_window_s, run_step
     from carbonstream.bench.fleet import Fleet
     from carbonstream.bench.report import machine, summary, table
     from carbonstream.bench.search import largest_realtime
@@ -161,9 +161,12 @@ def _capacity(args: argparse.Namespace) -> int:
     if args.mixed is not None:
         t, s, m = args.mixed
         mixed = run(Fleet(towers=t, stacks=s, meters=m, modbus_share=share))
+    with_meters = measured_window_s(Fleet(meters=1), settings.measure_s)
     text = (
         f"Machine: {machine()}. Steps: {settings.warmup_s:.0f} s warm-up, "
-        f"{settings.measure_s:.0f} s measured, EC averaging {settings.ec_averaging_min:g} min, "
+        f"{settings.measure_s:.0f} s measured ({with_meters:.0f} s, whole minutes, when the "
+        "fleet has meters), "
+        f"EC averaging {settings.ec_averaging_min:g} min, "
         f"journal durability {settings.durability}.\n\n"
         f"{table(all_steps)}\n\n{summary(found, mixed)}\n"
     )
