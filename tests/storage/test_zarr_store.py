@@ -7,13 +7,15 @@ import hashlib
 import multiprocessing as mp
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import xarray as xr
 
+from storage.metadata import MetadataDB
 from storage.products import ProductSpec, Variable, entities_interval, meters_interval
-from storage.zarr_store import ProductReader, ProductStore, ProductWriter
+from storage.zarr_store import ProductReader, ProductStore, ProductWriter, RegistryLabels
 
 ORIGIN = 1_700_000_000 * 10**9
 STEP = 60 * 10**9
@@ -136,6 +138,59 @@ def test_one_flush_labels_runs_of_row_blocks_and_leaves_the_gaps(tmp_path: Path)
     assert list(ds["stream"].values)[12:] == ["s12", "s13", "s14", "s15"]
     assert list(ds["stream"].values)[8:12] == [""] * 4
     assert list(ds["unit"].values)[:8] == ["kWh"] * 8
+
+
+def test_registry_labels_are_looked_up_only_when_the_registry_moved(tmp_path: Path) -> None:
+    """With the registry's labels, a flush into blocks already labelled does not read the
+    registry unless its version moved; then new streams and changed attributes are written."""
+    db = MetadataDB(tmp_path / "meta.sqlite")
+    db.register_streams("test", {f"s{i}": {"unit": "kWh"} for i in range(6)})
+    labels = RegistryLabels(db, spec())
+    lookups = 0
+
+    def counted(first: int, stop: int) -> dict[str, list[str]]:
+        nonlocal lookups
+        lookups += 1
+        return labels(first, stop)
+
+    counted.version = labels.version  # type: ignore[attr-defined]
+    w = ProductWriter(ProductStore(tmp_path / "store.zarr", spec(), tmp_path / "locks"), counted)
+    w.stage(*cells([1, 5], [0, 0], [1.0, 2.0]))
+    assert w.flush().label_chunks == 2 and lookups == 2
+    w.stage(*cells([1, 5], [1, 1], [1.0, 2.0]))
+    assert w.flush().label_chunks == 0 and lookups == 2  # registry unchanged: not read
+    db.register_streams("test", {"s6": {"unit": "kWh"}, "s0": {"unit": "MWh"}})
+    w.stage(*cells([1, 5], [2, 2], [1.0, 2.0]))
+    assert w.flush().label_chunks == 2  # block 0: s0's unit changed; block 1: s6 is new
+    ds = xr.open_zarr(tmp_path / "store.zarr", group="test/interval")
+    assert list(ds["stream"].values) == ["s0", "s1", "s2", "s3", "s4", "s5", "s6", ""]
+    assert list(ds["unit"].values[:2]) == ["MWh", "kWh"]
+    db.close()
+
+
+def test_a_writer_keeps_its_array_handles_while_they_cover_what_it_writes(
+    tmp_path: Path,
+) -> None:
+    """Reopening the group reads every array's metadata: done only to grow."""
+    w = writer(tmp_path)
+    w.stage(*cells([0], [0], [1.0]))
+    w.flush()
+    opened = 0
+    original = w.store.open_arrays
+
+    def counting() -> dict[str, Any] | None:
+        nonlocal opened
+        opened += 1
+        return original()
+
+    w.store.open_arrays = counting  # type: ignore[method-assign]
+    w.stage(*cells([1], [3], [2.0]))  # inside the first chunk: covered
+    w.flush()
+    assert opened == 0
+    w.stage(*cells([1], [9], [3.0]))  # the next time chunk: the arrays grow
+    w.flush()
+    assert opened >= 1
+    np.testing.assert_array_equal(reader(tmp_path).read([1], 3, 10)["x"][0, [0, 6]], [2.0, 3.0])
 
 
 def test_negative_slots_are_refused(tmp_path: Path) -> None:
