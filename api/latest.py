@@ -21,7 +21,6 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from storage.metadata import STATUS_ZARR, MetadataDB
-from storage.products import ProductSpec, Variable
 from storage.zarr_store import ProductReader
 
 CHECK_S = 0.25
@@ -140,7 +139,7 @@ def newest_cells(
         chunks *= 2
         data = reader.read([rows[i] for i in missing], first, stop)
         present = np.zeros((len(missing), stop - first), dtype=bool)
-        for v in presence_variables(reader.spec):
+        for v in reader.spec.presence_variables():
             block, fill = data[v.name], v.fill_value
             if isinstance(fill, float) and np.isnan(fill):
                 present |= ~np.isnan(block)
@@ -156,11 +155,3 @@ def newest_cells(
             out[i] = (first + j, {name: block[k, j].item() for name, block in data.items()})
         missing, stop = still, first
     return out
-
-
-def presence_variables(spec: ProductSpec) -> list[Variable]:
-    """The variables whose values mark a cell present: the one a flush writes last when the
-    product has one (read first, it never shows a cell whose other values are not written
-    yet), else any."""
-    last = [v for v in spec.variables if v.name == spec.written_last]
-    return last or list(spec.variables)

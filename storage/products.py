@@ -75,6 +75,13 @@ class ProductSpec:
             [v.name for v in self.variables if v.name == self.written_last],
         )
 
+    def presence_variables(self) -> list[Variable]:
+        """The variables whose values mark a cell present: the one written last when the
+        product has one (read first, it never shows a cell whose other values are not written
+        yet), else any."""
+        last = [v for v in self.variables if v.name == self.written_last]
+        return last or list(self.variables)
+
     def variable(self, name: str) -> Variable:
         for v in self.variables:
             if v.name == name:

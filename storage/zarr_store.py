@@ -349,7 +349,7 @@ class ProductWriter:
         self._seen_version: int | None = None
         self._blocks: OrderedDict[tuple[int, int], _Block] = OrderedDict()
         self._arrays: dict[str, ZArray] | None = None
-        self._labelled_rows: dict[int, int] = {}
+        self._label_fingerprints: dict[int, int] = {}
         """Row block -> fingerprint of the labels written there."""
         self._block_bytes = sum(np.dtype(v.dtype).itemsize for v in self.spec.variables) * (
             self.spec.chunk_streams * self.spec.chunk_time
@@ -486,7 +486,7 @@ class ProductWriter:
         if (
             version is not None
             and version == self._seen_version
-            and all(rc in self._labelled_rows for rc in row_chunks)
+            and all(rc in self._label_fingerprints for rc in row_chunks)
         ):
             return 0
         cs = self.spec.chunk_streams
@@ -494,7 +494,7 @@ class ProductWriter:
         for row_chunk in row_chunks:
             labels = self._labels(row_chunk * cs, (row_chunk + 1) * cs)
             fingerprint = hash(tuple(tuple(v) for v in labels.values()))
-            if self._labelled_rows.get(row_chunk) != fingerprint:
+            if self._label_fingerprints.get(row_chunk) != fingerprint:
                 changed.append((row_chunk, labels, fingerprint))
         self._seen_version = version  # read before the lookups: a change meanwhile is seen next
         if not changed:
@@ -507,7 +507,7 @@ class ProductWriter:
                 values = [x for _, labels, _ in run for x in labels[name]]
                 arrays[name][r0:r1] = np.array(values, dtype=object)
             for row_chunk, _, fingerprint in run:
-                self._labelled_rows[row_chunk] = fingerprint
+                self._label_fingerprints[row_chunk] = fingerprint
         return len(changed)
 
     def _evict(self) -> None:
@@ -630,7 +630,3 @@ class RegistryLabels:
 
     def version(self) -> int:
         return self._db.registry_version(self._spec.axis)
-
-
-def registry_labels(db: MetadataDB, spec: ProductSpec) -> Labels:
-    return RegistryLabels(db, spec)

@@ -37,7 +37,7 @@ from storage.commodities import BY_NAME, COMMODITIES
 from storage.entities import EntityTree
 from storage.metadata import STATUS_ZARR, MetadataDB
 from storage.products import ENTITIES_AXIS, ProductSpec
-from storage.zarr_store import ProductReader, ProductStore, ProductWriter, registry_labels
+from storage.zarr_store import ProductReader, ProductStore, ProductWriter, RegistryLabels
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class RollupMaterializer:
             name: ProductStore(layout.zarr_store, s, locks) for name, s in specs.items()
         }
         self._writers = {
-            name: ProductWriter(store, registry_labels(self._db, store.spec))
+            name: ProductWriter(store, RegistryLabels(self._db, store.spec))
             for name, store in self._stores.items()
         }
         self._readers = {

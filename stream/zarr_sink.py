@@ -26,7 +26,7 @@ from storage.database import DbLocation
 from storage.metadata import STATUS_ZARR, MetadataDB
 from storage.object_store import StoreLocation
 from storage.products import ProductSpec
-from storage.zarr_store import ProductStore, ProductWriter, registry_labels
+from storage.zarr_store import ProductStore, ProductWriter, RegistryLabels
 from stream.items import CellBatch
 from stream.storage_wait import until_stored, wait_for_room
 
@@ -100,7 +100,7 @@ class _ZarrPartition(StatefulSinkPartition[CellBatch, None]):
         self._db = db
         self._rolled_up = rolled_up
         self._writers = {
-            product: ProductWriter(ProductStore(root, spec, lock_dir), registry_labels(db, spec))
+            product: ProductWriter(ProductStore(root, spec, lock_dir), RegistryLabels(db, spec))
             for product, spec in specs.items()
         }
         self._max_slot: dict[str, int] = {}

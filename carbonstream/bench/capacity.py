@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from carbonstream.bench.alert_latency import AlertProbe, probe_config
+from carbonstream.bench.alert_latency import SLOW_S, AlertProbe, probe_config
 from carbonstream.bench.fleet import (
     METER_INTERVAL_S,
     Fleet,
@@ -157,7 +157,7 @@ def _judge(r: StepResult) -> None:
         r.reasons.append(f"{missing} alert(s) missing")
     if p99 is None or p99 >= ALERT_P99_S:
         slow = r.alert.get("slow_at_s") or []
-        when = f" (pushes >= 1 s at {_spans(slow)} s into the window)" if slow else ""
+        when = f" (pushes >= {SLOW_S:g} s at {_spans(slow)} s into the window)" if slow else ""
         r.reasons.append(f"alert latency p99 {p99 if p99 is None else round(p99, 3)} s{when}")
     r.realtime = not r.reasons
 

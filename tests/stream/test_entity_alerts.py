@@ -15,7 +15,7 @@ from storage.alert_rules import AlertRule
 from storage.alerts import AlertStore
 from storage.metadata import STATUS_ZARR, MetadataDB
 from storage.products import ENTITIES_AXIS, METERS_AXIS
-from storage.zarr_store import ProductStore, ProductWriter, registry_labels
+from storage.zarr_store import ProductStore, ProductWriter, RegistryLabels
 from stream.entity_alerts import EntityAlerts
 from stream.rollup import RollupMaterializer
 
@@ -68,7 +68,7 @@ def store_meters(config: Config, co2: dict[str, np.ndarray], first_slot: int) ->
     db = MetadataDB(layout.metadata_db)
     rows = {s.id: s.idx for s in db.streams(METERS_AXIS)}
     writer = ProductWriter(
-        ProductStore(layout.zarr_store, spec, layout.data_dir / "locks"), registry_labels(db, spec)
+        ProductStore(layout.zarr_store, spec, layout.data_dir / "locks"), RegistryLabels(db, spec)
     )
     n = 0
     for meter, values in co2.items():

@@ -19,7 +19,7 @@ from storage.entities import EntityTree
 from storage.factors import FactorTable, seed_table_text
 from storage.metadata import MetadataDB
 from storage.products import ENTITIES_AXIS, METERS_AXIS
-from storage.zarr_store import ProductStore, ProductWriter, registry_labels
+from storage.zarr_store import ProductStore, ProductWriter, RegistryLabels
 from stream.recompute import Recomputer
 
 S = 10**9
@@ -68,7 +68,7 @@ def config(tmp_path: Path) -> Config:
     spec = meters_interval_spec(config)
     layout = config.storage.layout
     w = ProductWriter(
-        ProductStore(layout.zarr_store, spec, layout.data_dir / "locks"), registry_labels(db, spec)
+        ProductStore(layout.zarr_store, spec, layout.data_dir / "locks"), RegistryLabels(db, spec)
     )
     hours = 31 * 24
     slot0 = spec.slot_of(DEC_15_2022)

@@ -15,7 +15,7 @@ from carbonstream.config import Config, load_config
 from carbonstream.products import entity_specs, meters_interval_spec
 from storage.metadata import MetadataDB
 from storage.products import ENTITIES_AXIS, METERS_AXIS
-from storage.zarr_store import ProductReader, ProductStore, ProductWriter, registry_labels
+from storage.zarr_store import ProductReader, ProductStore, ProductWriter, RegistryLabels
 from stream.rollup import RollupMaterializer
 
 S = 10**9
@@ -56,7 +56,7 @@ def write_meters(
     db = MetadataDB(layout.metadata_db)
     rows = {s.id: s.idx for s in db.streams(METERS_AXIS)}
     w = ProductWriter(
-        ProductStore(layout.zarr_store, spec, layout.data_dir / "locks"), registry_labels(db, spec)
+        ProductStore(layout.zarr_store, spec, layout.data_dir / "locks"), RegistryLabels(db, spec)
     )
     for m, (cons, co2) in values.items():
         n = cons.size
