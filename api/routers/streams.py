@@ -10,6 +10,7 @@ written once reads any product.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -34,7 +35,7 @@ from api.tabular import (
 )
 from api.timeparams import iso, slot_window, time_range
 from storage.metadata import StreamInfo
-from storage.products import CEMS_AXIS, EC_AXIS, ENTITIES_AXIS, METERS_AXIS
+from storage.products import CEMS_AXIS, EC_AXIS, ENTITIES_AXIS, METERS_AXIS, ProductSpec
 
 router = APIRouter(prefix="/v1/streams", tags=["streams"])
 
@@ -141,12 +142,14 @@ def stream_data(
         names = [n for n in names if n in variable]
     start_ns, end_ns = time_range(start, end, DAY_NS)
     slot0, slot1 = slot_window(spec, start_ns, end_ns, MAX_SLOTS)
-    data = reader.read([info.idx], slot0, slot1, names)
-    present = np.zeros(slot1 - slot0, dtype=bool)
-    for n in names:
-        fill = spec.variable(n).fill_value
-        row = data[n][0]
-        present |= ~np.isnan(row) if isinstance(fill, float) and np.isnan(fill) else row != fill
+    # A product with a presence variable (written last) marks a cell present only once every
+    # variable of it is stored: a cell a flush is writing right now is left out, not shown
+    # half written. It is read even when not asked for (the reader reads it first).
+    marks = [spec.written_last] if spec.written_last else []
+    data = reader.read([info.idx], slot0, slot1, list(dict.fromkeys([*marks, *names])))
+    present = _any_present(spec, data, names)
+    if marks:
+        present &= _any_present(spec, data, marks)
     keep = np.flatnonzero(present)
     frame = pl.DataFrame(
         {
@@ -163,6 +166,16 @@ def stream_data(
         "units": {v.name: v.attrs["units"] for v in spec.variables if "units" in v.attrs},
     }
     return table_response(frame, negotiate(request, format), envelope, "cells")
+
+
+def _any_present(spec: ProductSpec, data: Mapping[str, np.ndarray], names: Sequence[str]) -> Any:
+    """Per slot of the (one-row) read: any of `names` holds a value (not its fill)."""
+    present = np.zeros(data[names[0]].shape[1], dtype=bool)
+    for n in names:
+        fill = spec.variable(n).fill_value
+        row = data[n][0]
+        present |= ~np.isnan(row) if isinstance(fill, float) and np.isnan(fill) else row != fill
+    return present
 
 
 @router.get(
