@@ -14,7 +14,9 @@ disk, and only when there is room left for Bytewax's own recovery snapshot.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
 from functools import partial
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
 from carbonstream.metrics import ZARR_CHUNKS_WRITTEN, ZARR_FLUSH_SECONDS
 from storage.database import DbLocation
+from storage.growth import GrowthAhead
 from storage.metadata import STATUS_ZARR, MetadataDB
 from storage.object_store import StoreLocation
 from storage.products import ProductSpec
@@ -59,11 +62,10 @@ class ZarrSink(FixedPartitionedSink[CellBatch, None]):
     ) -> None:
         self._root = store_root
         self._min_free_bytes = min_free_bytes
-        self._lock_dir = lock_dir
         self._db_path = metadata_db
-        self._specs = specs
         self._partitions = partitions
         self._rolled_up = rolled_up
+        self._shared = _SharedStores(store_root, lock_dir, specs, metadata_db)
 
     def list_parts(self) -> list[str]:
         return [f"zarr-{i:04d}" for i in range(self._partitions)]
@@ -75,12 +77,68 @@ class ZarrSink(FixedPartitionedSink[CellBatch, None]):
         return _ZarrPartition(
             for_part,
             self._root,
-            self._lock_dir,
             MetadataDB(self._db_path),
-            self._specs,
+            self._shared,
             self._rolled_up,
             self._min_free_bytes,
         )
+
+
+class _SharedStores:
+    """The product stores of one process, shared by its sink partitions, and the thread that
+    grows them ahead of the data (storage/growth.py) while any partition is open.
+
+    Shared because each store holds the group's open arrays: with one store per partition,
+    each of the 4 partitions opened (and consolidated) every array of a product itself at its
+    first flush, one after the other on the dataflow's thread."""
+
+    def __init__(
+        self,
+        root: StoreLocation,
+        lock_dir: Path,
+        specs: dict[str, ProductSpec],
+        db_path: DbLocation,
+    ) -> None:
+        self._root, self._lock_dir, self._specs, self._db_path = root, lock_dir, specs, db_path
+        self._lock = threading.Lock()
+        self._stores: dict[str, ProductStore] | None = None
+        self._users = 0
+        self._growth: GrowthAhead | None = None
+        self._newest: dict[str, int] = {}
+        """Product -> newest period any partition of the process has staged."""
+
+    def acquire(self) -> dict[str, ProductStore]:
+        """The stores, for a partition that calls `release` when it closes."""
+        with self._lock:
+            if self._stores is None:
+                self._stores = {
+                    p: ProductStore(self._root, spec, self._lock_dir)
+                    for p, spec in self._specs.items()
+                }
+            if self._users == 0:
+                owner = weakref.ref(self)
+                self._growth = GrowthAhead(
+                    list(self._stores.values()),
+                    self._db_path,
+                    self._newest.get,
+                    alive=lambda: owner() is not None,
+                ).start()
+            self._users += 1
+            return self._stores
+
+    def saw(self, product: str, slot: int) -> None:
+        """A partition staged `slot` of `product` (tells the growth whether its data is live)."""
+        if slot > self._newest.get(product, -1):
+            self._newest[product] = slot
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            growth = self._growth if self._users == 0 else None
+            if growth is not None:
+                self._growth = None
+        if growth is not None:
+            growth.stop()
 
 
 class _ZarrPartition(StatefulSinkPartition[CellBatch, None]):
@@ -88,9 +146,8 @@ class _ZarrPartition(StatefulSinkPartition[CellBatch, None]):
         self,
         name: str,
         root: StoreLocation,
-        lock_dir: Path,
         db: MetadataDB,
-        specs: dict[str, ProductSpec],
+        shared: _SharedStores,
         rolled_up: frozenset[str],
         min_free_bytes: int,
     ) -> None:
@@ -99,9 +156,10 @@ class _ZarrPartition(StatefulSinkPartition[CellBatch, None]):
         self._min_free_bytes = min_free_bytes
         self._db = db
         self._rolled_up = rolled_up
+        self._shared = shared
         self._writers = {
-            product: ProductWriter(ProductStore(root, spec, lock_dir), RegistryLabels(db, spec))
-            for product, spec in specs.items()
+            product: ProductWriter(store, RegistryLabels(db, store.spec))
+            for product, store in shared.acquire().items()
         }
         self._max_slot: dict[str, int] = {}
 
@@ -111,9 +169,12 @@ class _ZarrPartition(StatefulSinkPartition[CellBatch, None]):
             top = int(batch.slots.max())
             if top > self._max_slot.get(batch.product, -1):
                 self._max_slot[batch.product] = top
+                self._shared.saw(batch.product, top)
 
     def snapshot(self) -> None:
         component = "flow.zarr"
+        dirty: list[tuple[str, list[tuple[int, int]]]] = []
+        status: list[tuple[str, dict[str, int]]] = []
         for product, writer in self._writers.items():
             chunks = writer.dirty_keys
             if not chunks:
@@ -128,20 +189,29 @@ class _ZarrPartition(StatefulSinkPartition[CellBatch, None]):
                     "slow flush: %s, %d chunk(s) in %.2f s", product, len(chunks), stats.seconds
                 )
             if product in self._rolled_up:
-                until_stored(component, self._root, partial(self._db.mark_dirty, product, chunks))
-            status = {
-                "max_slot": self._max_slot.get(product, -1),
-                "flushed_ns": time.time_ns(),
-                "chunks": len(chunks),
-            }
+                dirty.append((product, chunks))
+            status.append(
+                (
+                    f"{product}#{self._name}",
+                    {
+                        "max_slot": self._max_slot.get(product, -1),
+                        "flushed_ns": time.time_ns(),
+                        "chunks": len(chunks),
+                    },
+                )
+            )
+        if status:
             until_stored(
                 component,
                 self._root,
-                partial(self._db.put_status, STATUS_ZARR, f"{product}#{self._name}", status),
+                partial(self._db.record_flushes, dirty, STATUS_ZARR, status),
             )
         wait_for_room(component, self._root, self._min_free_bytes)
         return None
 
     def close(self) -> None:
-        self.snapshot()
-        self._db.close()
+        try:
+            self.snapshot()
+        finally:
+            self._db.close()
+            self._shared.release()

@@ -54,6 +54,16 @@ def test_every_metadata_operation(location: DbLocation) -> None:
     assert db.dirty("meters/interval") == [(0, 5, 2), (1, 5, 1)]
     db.clear_dirty("meters/interval", [(0, 5, 1), (1, 5, 1)])
     assert db.dirty("meters/interval") == [(0, 5, 2)], "changed since: stays dirty"
+    # A sink partition's snapshot: its dirty chunks and its status in one transaction.
+    db.record_flushes(
+        [("meters/interval", [(1, 5), (0, 6)])],
+        "flow.zarr",
+        [("meters/interval#zarr-0000", {"max_slot": 7}), ("ec/flux#zarr-0000", {"max_slot": 2})],
+    )
+    assert db.dirty("meters/interval") == [(0, 5, 2), (1, 5, 1), (0, 6, 1)]
+    flushed = db.status("flow.zarr")
+    assert flushed[("flow.zarr", "meters/interval#zarr-0000")][0] == {"max_slot": 7}
+    assert flushed[("flow.zarr", "ec/flux#zarr-0000")][0] == {"max_slot": 2}
 
     health = {
         "meter": "m-1",
