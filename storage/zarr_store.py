@@ -38,7 +38,13 @@ import numpy as np
 import zarr
 
 from carbonstream.faults import crash_point
-from storage.chunk_files import ChunkEncoding, chunk_encoding, durable_put, submit_chunk
+from storage.chunk_files import (
+    ChunkEncoding,
+    chunk_encoding,
+    durable_put,
+    read_chunk,
+    submit_chunk,
+)
 from storage.metadata import MetadataDB
 from storage.object_store import ObjectStoreLocation, StoreLocation, growth_lock, open_zarr_store
 from storage.products import ProductSpec
@@ -168,6 +174,11 @@ class ProductStore:
             out[v.name] = encoding
         return out
 
+    def read_chunk(self, encoding: ChunkEncoding, coords: tuple[int, int]) -> np.ndarray | None:
+        """One whole chunk from its file (a local store only: see `chunk_encodings`)."""
+        assert isinstance(self._store, _DurableLocalStore)
+        return read_chunk(self._store.root, encoding, coords)
+
     def put_chunk(
         self, encoding: ChunkEncoding, coords: tuple[int, int], chunk: np.ndarray
     ) -> Future[Path]:
@@ -221,6 +232,14 @@ class ProductStore:
             arrays = self._open_or_grow(n_streams, n_slots)
             self._handles = arrays
             return dict(arrays)
+
+    def handles(self) -> dict[str, ZArray] | None:
+        """The newest handles this process holds, opened now if it holds none (None while the
+        group does not exist). Their shapes may be behind another process's growth."""
+        held = self._handles
+        if held is None:
+            held = self._handles = self.open_arrays()
+        return held
 
     def allocated(self) -> tuple[int, int] | None:
         """(streams, slots) the newest handles cover; None before any were opened."""
@@ -433,6 +452,16 @@ class ProductWriter:
             v.name: np.full((s.chunk_streams, s.chunk_time), v.fill_value, dtype=v.dtype)
             for v in s.variables
         }
+        held = self._arrays or self.store.handles()
+        encodings = self.store.chunk_encodings(held) if held is not None else None
+        if encodings is not None:
+            # Straight from the files this writer (the chunk's one owner) wrote: no array
+            # metadata to re-read, whatever the shape its handles know.
+            for v in s.variables:
+                chunk = self.store.read_chunk(encodings[v.name], key)
+                if chunk is not None:
+                    out[v.name][...] = chunk
+            return out
         arrays = self.store.open_arrays()
         if arrays is None:
             return out

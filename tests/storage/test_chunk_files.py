@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -126,3 +127,46 @@ def test_a_chunk_whose_file_failed_stays_dirty_and_gets_no_presence(
     got = r.read([0, 5], 1, 2)
     assert list(got["x"][:, 0]) == [1.0, 2.0] and list(got["q"][:, 0]) == [0.5, 0.5]
     assert not list(root.rglob("*.partial"))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_chunk_read_from_its_file_is_what_zarr_reads(tmp_path: Path, dtype: str) -> None:
+    fill = np.nan if np.dtype(dtype).kind == "f" else 7
+    array = zarr.create_array(
+        tmp_path / "a.zarr", shape=(8, 12), chunks=(4, 6), dtype=dtype, fill_value=fill
+    )
+    array[4:8, 0:6] = _chunk(dtype, (4, 6), seed=3)
+    encoding = chunk_encoding(array)
+    assert encoding is not None
+    got = chunk_files.read_chunk(tmp_path / "a.zarr", encoding, (1, 0))
+    assert got is not None and got.dtype == np.dtype(dtype) and got.flags.writeable
+    np.testing.assert_array_equal(got, array[4:8, 0:6])
+    assert chunk_files.read_chunk(tmp_path / "a.zarr", encoding, (0, 1)) is None, "never written"
+
+
+def test_a_writer_reloads_an_evicted_chunk_from_its_files_without_reopening_the_group(
+    tmp_path: Path,
+) -> None:
+    store = ProductStore(tmp_path / "store.zarr", spec(), tmp_path / "locks")
+    block_bytes = 12 * 4 * 8  # one block of spec(): (4 x 8) cells of float64 + float32
+    w = ProductWriter(store, labels, cache_bytes=block_bytes)  # one clean block kept
+    w.stage(*cells([0, 1], [0, 1], [1.0, 2.0]))
+    w.flush()
+    w.stage(*cells([0], [8], [3.0]))  # the next time chunk: (0, 0) is evicted
+    w.flush()
+    opened = 0
+    original = store.open_arrays
+
+    def counting() -> dict[str, Any] | None:
+        nonlocal opened
+        opened += 1
+        return original()
+
+    store.open_arrays = counting  # type: ignore[method-assign]
+    w.stage(*cells([1], [2], [4.0]))  # back in (0, 0): loaded from its files
+    w.flush()
+    assert opened == 0
+    got = ProductReader(ProductStore(tmp_path / "store.zarr", spec(), tmp_path / "locks")).read(
+        [0, 1], 0, 3
+    )
+    np.testing.assert_array_equal(got["x"], [[1.0, np.nan, np.nan], [np.nan, 2.0, 4.0]])
