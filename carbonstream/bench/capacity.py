@@ -3,11 +3,11 @@
 A step starts `carbonstream run` on a fresh data directory with the fleet's configuration (and
 the alert probe's meters and rule), starts the load generators, lets the start-up burst pass
 (`warmup_s`: the tower simulator begins at the start of the current averaging period, the
-poller's first round, ...; and at least until the first EC period and CEMS minute have closed,
-whose first flush creates the product), then measures for `measure_s` (in whole meter
-intervals when there are meters): journal lag from /health every `poll_s`, CPU and memory of
-every process, samples made durable (Prometheus counters), and the alert probe's latency. The
-fleet is real-time when
+poller's first round, ...; and at least until every product of the fleet has stored a period
+that closed while the service ran, see `_first_live_closes`), then measures for `measure_s`
+(in whole meter intervals when there are meters): journal lag from /health every `poll_s`,
+CPU and memory of every process, samples made durable (Prometheus counters), and the alert
+probe's latency. The fleet is real-time when
 
 - the journal lag stays bounded (max <= LAG_BOUND_S) and is not growing (the mean of the last
   third of the window is at most LAG_GROWTH_S above the mean of the first third);
@@ -23,6 +23,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,8 @@ from carbonstream.bench.fleet import (
 from carbonstream.bench.procstats import CpuMeter
 from carbonstream.bench.service import RunningService, metric_sum
 from carbonstream.config import load_config
-from carbonstream.products import ec_flux_specs
+from carbonstream.products import ec_flux_specs, product_specs
+from storage.metadata import STATUS_ZARR, MetadataDB
 
 LAG_BOUND_S = 10.0
 LAG_GROWTH_S = 2.0
@@ -94,17 +96,40 @@ class StepResult:
 SERVICE_PROCESSES = ("run", "ingest", "flow", "api")
 
 
-def _first_closes(svc: RunningService, fleet: Fleet) -> list[Path]:
-    """The metadata file of the first product each kind of the fleet closes (EC flux periods,
-    CEMS minutes); meters/interval is made early by the alert probe."""
+def _first_live_closes(svc: RunningService, fleet: Fleet) -> Callable[[], bool]:
+    """True once every product the fleet writes (EC flux periods, CEMS minutes, meter
+    intervals) has stored a period that closed since the service started: the first such close
+    loads every row block, grows the time axis up to today and writes the stream labels, once
+    per deployment (a stall of seconds that a steady-state window must not contain). Read from
+    the sink's status (newest period stored per partition), because the groups themselves are
+    created when the flow starts, before any data."""
     config = load_config(svc.config_path, environ={})
+    every = product_specs(config)
     names = [s.name for s in ec_flux_specs(config).values()] if fleet.towers else []
     if fleet.stacks:
         names.append("cems/minute")
-    root = config.storage.layout.zarr_store
-    if not isinstance(root, Path):
-        return []  # an object store: the timed warm-up alone
-    return [root / n / "zarr.json" for n in names]
+    if fleet.meters:
+        names.append("meters/interval")
+    specs = [every[n] for n in names]
+
+    def done() -> bool:
+        db = MetadataDB(config.storage.layout.metadata_db)
+        try:
+            status = db.status(STATUS_ZARR)
+        finally:
+            db.close()
+        now_ns = time.time_ns()
+        for spec in specs:
+            stored = [
+                int(value.get("max_slot", -1))
+                for (_, key), (value, _) in status.items()
+                if key.rsplit("#", 1)[0] == spec.name
+            ]
+            if max(stored, default=-1) < spec.slot_of(now_ns) - 1:
+                return False
+        return True
+
+    return done
 
 
 def measured_window_s(fleet: Fleet, measure_s: float) -> float:
@@ -189,18 +214,12 @@ def run_step(fleet: Fleet, settings: StepSettings, workdir: Path) -> StepResult:
         probe = AlertProbe(svc.base_url, ingest_token, svc.token("read"), meters=PROBES)
         probe.start()
         warm_end = time.monotonic() + settings.warmup_s
-        first_closes = _first_closes(svc, fleet)
-        # Until the first close of each product the fleet writes: it creates the Zarr arrays
-        # and writes the stream labels once per deployment (a stall of a second or two that
-        # a steady-state window must not contain).
+        closed_live = _first_live_closes(svc, fleet)
         give_up = warm_end + 60.0 * settings.ec_averaging_min + 90.0
-        while time.monotonic() < warm_end or (
-            any(not p.exists() for p in first_closes) and time.monotonic() < give_up
-        ):
+        while time.monotonic() < warm_end or (not closed_live() and time.monotonic() < give_up):
             probe.push()  # warms the probe's path too; its latencies are discarded below
             time.sleep(2.0)
-        if first_closes:
-            time.sleep(PROBE_EVERY_S * 10)  # the other sink partitions' first flushes
+        time.sleep(PROBE_EVERY_S * 10)  # the rest of that close (other partitions, roll-ups)
         probe.stats(wait_s=5.0)
         probe.reset()  # the warm-up's latencies are not part of the measurement
 

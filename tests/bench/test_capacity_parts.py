@@ -3,17 +3,26 @@ configuration (through the real loader), the search, the metrics parser, the rep
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from carbonstream.bench.alert_latency import RULE_ID, LatencyStats, probe_config, probe_ids
-from carbonstream.bench.capacity import StepResult, _judge, measured_window_s
+from carbonstream.bench.capacity import (
+    StepResult,
+    _first_live_closes,
+    _judge,
+    measured_window_s,
+)
 from carbonstream.bench.fleet import Fleet, push_ids, service_config
 from carbonstream.bench.report import table
 from carbonstream.bench.search import PRECISION, largest_realtime
 from carbonstream.bench.service import metric_sum
 from carbonstream.config import load_config
+from carbonstream.products import product_specs
+from storage.metadata import STATUS_ZARR, MetadataDB
 
 GATEWAY = {
     "name": "gw-0",
@@ -39,6 +48,37 @@ def test_the_fleet_configuration_is_one_the_service_accepts(tmp_path: Path) -> N
     assert declared == push_ids(fleet.push_meters) + probe_ids(5)
     assert fleet.modbus_meters == 1 and fleet.push_meters == 9
     assert [r.id for r in config.alerts.rules] == [RULE_ID]
+
+
+def test_the_warm_up_lasts_until_every_product_stored_a_period_closed_live(
+    tmp_path: Path,
+) -> None:
+    """The groups exist as soon as the flow starts: the warm-up waits for what the first live
+    close does, a stored period that closed while the service ran, in every product."""
+    fleet = Fleet(towers=0, stacks=2, meters=10, modbus_share=0.1)
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f'[storage]\ndata_dir = "{tmp_path}"\n'
+        + service_config(fleet, [GATEWAY], 2.0, 4)
+        + probe_config(5)
+    )
+    config = load_config(path, environ={})
+    config.storage.layout.data_dir.mkdir(parents=True, exist_ok=True)
+    db = MetadataDB(config.storage.layout.metadata_db)
+    closed_live = _first_live_closes(SimpleNamespace(config_path=path), fleet)  # type: ignore[arg-type]
+    specs = product_specs(config)
+
+    def stored(product: str, partition: int, periods_ago: int) -> None:
+        slot = specs[product].slot_of(time.time_ns()) - periods_ago
+        db.put_status(STATUS_ZARR, f"{product}#zarr-{partition:04d}", {"max_slot": slot})
+
+    assert not closed_live()
+    stored("meters/interval", 0, 1440)  # the alert probe's readings, stamped a day back
+    stored("cems/minute", 1, 1)
+    assert not closed_live()
+    stored("meters/interval", 2, 1)  # the fleet's meters, the minute just closed
+    assert closed_live()
+    db.close()
 
 
 @pytest.mark.parametrize("limit", [1, 20, 300, 5_000])
