@@ -71,6 +71,10 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
+class ChunkingMismatch(ValueError):
+    """The configured chunking of a product is not the one its existing group has."""
+
+
 class _DurableLocalStore(zarr.storage.LocalStore):
     """A LocalStore whose writes survive a crash of the machine: files are synced before their
     rename, and `sync_dirs` makes the renames (and deletions) themselves durable."""
@@ -213,7 +217,23 @@ class ProductStore:
                 return None
             assert isinstance(a, zarr.Array)
             arrays[n] = a
+        self._check_chunking(arrays)
         return arrays
+
+    def _check_chunking(self, arrays: Mapping[str, ZArray]) -> None:
+        """A group's chunking is fixed when it is created; a configuration asking for another
+        one would have every flush refused (its blocks no longer match the chunks)."""
+        s = self.spec
+        wanted = (s.chunk_streams, s.chunk_time)
+        for v in s.variables:
+            stored = tuple(arrays[v.name].chunks)
+            if stored != wanted:
+                raise ChunkingMismatch(
+                    f"{s.name} in {self.root} was created with chunks of {stored[0]} streams x "
+                    f"{stored[1]} periods, but the configuration asks for {wanted[0]} x "
+                    f"{wanted[1]}: configure the chunking the store was created with (a new "
+                    "data directory or store can have another one)"
+                )
 
     def ensure_shape(
         self, n_streams: int, n_slots: int, current: Mapping[str, ZArray] | None = None

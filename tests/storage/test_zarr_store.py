@@ -15,7 +15,13 @@ import xarray as xr
 
 from storage.metadata import MetadataDB
 from storage.products import ProductSpec, Variable, entities_interval, meters_interval
-from storage.zarr_store import ProductReader, ProductStore, ProductWriter, RegistryLabels
+from storage.zarr_store import (
+    ChunkingMismatch,
+    ProductReader,
+    ProductStore,
+    ProductWriter,
+    RegistryLabels,
+)
 
 ORIGIN = 1_700_000_000 * 10**9
 STEP = 60 * 10**9
@@ -320,3 +326,20 @@ def test_an_entity_period_shown_complete_has_its_co2_under_a_concurrent_flush(
     shown = ~np.isnan(got["completeness"][0])
     assert shown[0], got
     assert np.all(~np.isnan(got["co2"][0][shown])), got
+
+
+def test_a_configuration_with_another_chunking_than_the_store_is_refused_by_name(
+    tmp_path: Path,
+) -> None:
+    """Chunking is fixed when a group is created: configured otherwise later (a default
+    changed by an upgrade, a setting raised for a bigger fleet), every flush would fail on
+    blocks that no longer match the chunks. Opening the group says what to configure."""
+    w = writer(tmp_path)
+    w.stage(*cells([0], [0], [1.0]))
+    w.flush()
+    wider = dataclasses.replace(spec(), chunk_streams=8)
+    other = ProductStore(tmp_path / "store.zarr", wider, tmp_path / "locks")
+    with pytest.raises(ChunkingMismatch, match="created with chunks of 4 streams x 8 periods"):
+        other.open_arrays()
+    with pytest.raises(ChunkingMismatch, match="configuration asks for 8 x 8"):
+        ProductWriter(other, labels).stage(*cells([0], [1], [2.0]))  # loading its block
