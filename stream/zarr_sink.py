@@ -65,7 +65,7 @@ class ZarrSink(FixedPartitionedSink[CellBatch, None]):
         self._db_path = metadata_db
         self._partitions = partitions
         self._rolled_up = rolled_up
-        self._shared = _SharedStores(store_root, lock_dir, specs, metadata_db)
+        self._shared = _SharedStores(store_root, lock_dir, specs)
 
     def list_parts(self) -> list[str]:
         return [f"zarr-{i:04d}" for i in range(self._partitions)]
@@ -86,20 +86,24 @@ class ZarrSink(FixedPartitionedSink[CellBatch, None]):
 
 class _SharedStores:
     """The product stores of one process, shared by its sink partitions, and the thread that
-    grows them ahead of the data (storage/growth.py) while any partition is open.
+    grows the time axis of live products ahead of their data (storage/growth.py) while any
+    partition is open.
 
     Shared because each store holds the group's open arrays: with one store per partition,
     each of the 4 partitions opened (and consolidated) every array of a product itself at its
-    first flush, one after the other on the dataflow's thread."""
+    first flush, one after the other on the dataflow's thread.
+
+    The growth thread runs for a local store only. On an object store every growth re-reads
+    the metadata of every array over the network (the consolidation) under one store-wide lock
+    shared by every process; there the flushes grow what they need, as before."""
 
     def __init__(
         self,
         root: StoreLocation,
         lock_dir: Path,
         specs: dict[str, ProductSpec],
-        db_path: DbLocation,
     ) -> None:
-        self._root, self._lock_dir, self._specs, self._db_path = root, lock_dir, specs, db_path
+        self._root, self._lock_dir, self._specs = root, lock_dir, specs
         self._lock = threading.Lock()
         self._stores: dict[str, ProductStore] | None = None
         self._users = 0
@@ -115,13 +119,10 @@ class _SharedStores:
                     p: ProductStore(self._root, spec, self._lock_dir)
                     for p, spec in self._specs.items()
                 }
-            if self._users == 0:
+            if self._users == 0 and isinstance(self._root, Path):
                 owner = weakref.ref(self)
                 self._growth = GrowthAhead(
-                    list(self._stores.values()),
-                    self._db_path,
-                    self._newest.get,
-                    alive=lambda: owner() is not None,
+                    list(self._stores.values()), self._newest.get, alive=lambda: owner() is not None
                 ).start()
             self._users += 1
             return self._stores

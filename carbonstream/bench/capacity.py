@@ -101,8 +101,8 @@ def _first_live_closes(svc: RunningService, fleet: Fleet) -> Callable[[], bool]:
     intervals) has stored a period that closed since the service started: the first such close
     loads every row block, grows the time axis up to today and writes the stream labels, once
     per deployment (a stall of seconds that a steady-state window must not contain). Read from
-    the sink's status (newest period stored per partition), because the groups themselves are
-    created when the flow starts, before any data."""
+    the sink's status (newest period stored per partition): a group existing says nothing of
+    that (the alert probe's readings, stamped a day back, create meters/interval early)."""
     config = load_config(svc.config_path, environ={})
     every = product_specs(config)
     names = [s.name for s in ec_flux_specs(config).values()] if fleet.towers else []

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from storage.growth import GrowthAhead
-from storage.metadata import MetadataDB
 from storage.zarr_store import ProductReader, ProductStore, ProductWriter
 from stream.items import CellBatch
 from stream.zarr_sink import ZarrSink
@@ -44,110 +43,111 @@ def counting_growths(s: ProductStore) -> list[tuple[int, int]]:
 
 
 def live(product: str) -> int:
-    """Data written up to the clock's period."""
+    """Data staged up to the clock's period."""
     return 27
 
 
-def grower(s: ProductStore, root: Path, newest: Any = live, **kwargs: Any) -> GrowthAhead:
-    return GrowthAhead([s], root / "meta.db", newest, clock_ns=lambda: NOW, **kwargs)
+def grower(s: ProductStore, newest: Any = live, **kwargs: Any) -> GrowthAhead:
+    return GrowthAhead([s], newest, clock_ns=lambda: NOW, **kwargs)
 
 
-def test_a_live_group_is_as_long_as_the_registry_and_a_chunk_past_the_clock(
-    tmp_path: Path,
-) -> None:
+def flushed(s: ProductStore, row: int, slot: int, x: float) -> ProductWriter:
+    w = ProductWriter(s, labels)
+    w.stage(*cells([row], [slot], [x]))
+    w.flush()
+    return w
+
+
+def test_a_live_product_gets_the_time_chunk_after_the_clocks(tmp_path: Path) -> None:
     s = store(tmp_path)
-    grower(s, tmp_path).grow_once(lambda axis: 6)
-    # 6 streams -> 2 row blocks of 4; slot 27 is in chunk 3, so chunks 0-4 (40 slots)
+    flushed(s, 5, 26, 1.0)  # the flush grows what it needs: 8 rows, chunks 0-3 (32 slots)
+    assert s.allocated() == (8, 32)
+    grower(s).grow_once()
+    # slot 27 is in chunk 3, so chunks 0-4 (40 slots); the rows are the flushes' business
     assert s.allocated() == (8, 40)
-    times = ProductReader(store(tmp_path), refresh_s=0).store.open_arrays()
+    times = store(tmp_path).open_arrays()
     assert times is not None
     np.testing.assert_array_equal(times["time"][:], ORIGIN + STEP * np.arange(40))
 
 
-def test_a_flush_into_the_grown_arrays_does_not_grow_them(tmp_path: Path) -> None:
+def test_a_flush_into_the_grown_time_chunk_does_not_grow(tmp_path: Path) -> None:
     s = store(tmp_path)
-    grower(s, tmp_path).grow_once(lambda axis: 6)
+    w = flushed(s, 5, 27, 1.0)
+    grower(s).grow_once()
     growths = counting_growths(s)
-    w = ProductWriter(s, labels)
-    w.stage(*cells([5], [27], [4.5]))  # the newest stream, the clock's period
+    w.stage(*cells([5], [33], [4.5]))  # the clock moved on into chunk 4
     w.flush()
     assert growths == []
-    assert ProductReader(store(tmp_path), refresh_s=0).read([5], 27, 28)["x"][0, 0] == 4.5
-    # Data stamped past the grown chunk still gets its room from the flush itself.
+    assert ProductReader(store(tmp_path), refresh_s=0).read([5], 33, 34)["x"][0, 0] == 4.5
+    # Data stamped past the grown chunk still get their room from the flush itself.
     w.stage(*cells([5], [41], [7.0]))
     w.flush()
     assert len(growths) == 1
     assert ProductReader(store(tmp_path), refresh_s=0).read([5], 41, 42)["x"][0, 0] == 7.0
 
 
-def test_before_any_data_the_group_is_made_with_its_rows_and_no_time(tmp_path: Path) -> None:
+def test_nothing_is_made_for_a_product_without_live_data(tmp_path: Path) -> None:
+    """No group before any data, and data far behind the clock (a replay, a backfill) grow
+    their own time axis, not stretched to today: the store built from the same input is the
+    same whenever and wherever it is built."""
     s = store(tmp_path)
-    grower(s, tmp_path, newest=lambda product: None).grow_once(lambda axis: 5)
-    assert s.allocated() == (8, 0)
-
-
-def test_data_far_behind_the_clock_grow_the_time_axis_themselves(tmp_path: Path) -> None:
-    """A replay or a backfill: the time axis is not stretched to today, so the store built
-    from the same input is the same whenever it is built."""
+    grower(s, newest=lambda product: None).grow_once()
+    assert s.open_arrays() is None
     newest: dict[str, int] = {"test/interval": 3}  # chunk 0, the clock in chunk 3
-    s = store(tmp_path)
-    g = grower(s, tmp_path, newest=newest.get)
-    g.grow_once(lambda axis: 3)
-    assert s.allocated() == (4, 0)
-    w = ProductWriter(s, labels)
-    w.stage(*cells([0], [20], [1.0]))  # the data catch up: chunk 2, the one before the clock's
-    w.flush()
-    assert s.allocated() == (4, 24)
+    flushed(s, 0, 3, 1.0)
+    g = grower(s, newest=newest.get)
+    g.grow_once()
+    assert s.allocated() == (4, 8)
+    flushed(s, 0, 20, 2.0)  # the data catch up: chunk 2, the one before the clock's
     newest["test/interval"] = 20
-    g.grow_once(lambda axis: 3)
+    g.grow_once()
     assert s.allocated() == (4, 40)
 
 
-def test_a_clock_before_the_origin_grows_only_the_streams(tmp_path: Path) -> None:
+def test_a_clock_before_the_origin_grows_nothing(tmp_path: Path) -> None:
     s = store(tmp_path)
-    GrowthAhead([s], tmp_path / "meta.db", live, clock_ns=lambda: ORIGIN - STEP).grow_once(
-        lambda axis: 5
-    )
-    assert s.allocated() == (8, 0)
+    flushed(s, 0, 0, 1.0)
+    GrowthAhead([s], live, clock_ns=lambda: ORIGIN - STEP).grow_once()
+    assert s.allocated() == (4, 8)
 
 
 def test_a_failing_growth_is_logged_once_and_retried(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s = store(tmp_path)
-    g = grower(s, tmp_path)
+    flushed(s, 0, 26, 1.0)
+    g = grower(s)
+    real = s.ensure_shape
 
-    def broken(axis: str) -> int:
-        raise OSError("registry unreachable")
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("No space left on device")
 
+    monkeypatch.setattr(s, "ensure_shape", refused)
     with caplog.at_level("WARNING", logger="storage.growth"):
-        g.grow_once(broken)
-        g.grow_once(broken)
+        g.grow_once()
+        g.grow_once()
     assert [r.getMessage() for r in caplog.records] == [
-        "growing test/interval ahead of its data failed: registry unreachable"
+        "growing test/interval ahead of its data failed: No space left on device"
     ]
-    g.grow_once(lambda axis: 1)
+    monkeypatch.setattr(s, "ensure_shape", real)
+    g.grow_once()
     assert s.allocated() == (4, 40)
 
 
-def test_the_thread_follows_the_registry_and_stops(tmp_path: Path) -> None:
-    db = MetadataDB(tmp_path / "meta.db")
-    db.register_streams("test", {"s0": {}, "s1": {}})
+def test_the_thread_grows_and_stops(tmp_path: Path) -> None:
     s = store(tmp_path)
-    g = grower(s, tmp_path, interval_s=0.05).start()
+    flushed(s, 0, 26, 1.0)
+    g = grower(s, interval_s=0.05).start()
     try:
         _wait_for(lambda: s.allocated() == (4, 40))
-        db.register_streams("test", {f"s{i}": {} for i in range(2, 9)})
-        _wait_for(lambda: s.allocated() == (12, 40))
     finally:
         g.stop()
-        db.close()
     assert not any(t.name == "zarr-growth" for t in threading.enumerate())
 
 
 def test_the_thread_ends_when_its_owner_is_gone(tmp_path: Path) -> None:
     owner_alive = True
-    g = grower(store(tmp_path), tmp_path, interval_s=0.05, alive=lambda: owner_alive).start()
+    g = grower(store(tmp_path), interval_s=0.05, alive=lambda: owner_alive).start()
     owner_alive = False
     _wait_for(lambda: not any(t.name == "zarr-growth" for t in threading.enumerate()))
     g.stop()
@@ -164,7 +164,6 @@ def test_the_sink_partitions_of_a_process_share_their_stores_and_one_grower(
     assert first._writers["t"].store is second._writers["t"].store
     growers = [t for t in threading.enumerate() if t.name == "zarr-growth"]
     assert len(growers) == 1
-    _wait_for(lambda: first._writers["t"].store.allocated() is not None)  # it made the group
     first.close()
     assert growers[0].is_alive()  # the other partition still writes
     second.close()
@@ -172,21 +171,19 @@ def test_the_sink_partitions_of_a_process_share_their_stores_and_one_grower(
 
 
 def test_a_live_partition_gets_the_next_time_chunk_before_it_needs_it(tmp_path: Path) -> None:
-    db = MetadataDB(tmp_path / "meta.db")
-    db.register_streams("test", {"s0": {}})
-    db.close()
     sink = ZarrSink(
         tmp_path / "store.zarr", tmp_path / "locks", tmp_path / "meta.db", {NAME: spec()}, 1
     )
     part = sink.build_part("sink", "zarr-0000", None)
     now_slot = spec().slot_of(time.time_ns())
-    rows, slots, values = cells([0], [now_slot], [1.0])
-    part.write_batch([CellBatch(NAME, rows, slots, values)])
+    part.write_batch([CellBatch(NAME, *cells([0], [now_slot], [1.0]))])
+    part.snapshot()  # the first flush grows what it needs, up to the clock's time chunk
     store = part._writers[NAME].store
     chunk = spec().chunk_time
     _wait_for(lambda: (store.allocated() or (0, 0))[1] >= (now_slot // chunk + 2) * chunk)
     growths = counting_growths(store)
-    part.snapshot()  # the flush of the clock's period: nothing left to grow
+    part.write_batch([CellBatch(NAME, *cells([0], [(now_slot // chunk + 1) * chunk], [2.0]))])
+    part.snapshot()  # the next time chunk: already there
     assert growths == []
     part.close()
 
