@@ -140,11 +140,7 @@ def newest_cells(
         data = reader.read([rows[i] for i in missing], first, stop)
         present = np.zeros((len(missing), stop - first), dtype=bool)
         for v in reader.spec.presence_variables():
-            block, fill = data[v.name], v.fill_value
-            if isinstance(fill, float) and np.isnan(fill):
-                present |= ~np.isnan(block)
-            else:
-                present |= block != fill
+            present |= v.holds(data[v.name])
         still: list[int] = []
         for k, i in enumerate(missing):
             cols = np.flatnonzero(present[k])

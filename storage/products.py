@@ -42,6 +42,15 @@ class Variable:
             return self.fill
         return np.nan if np.dtype(self.dtype).kind == "f" else 0
 
+    def holds(self, values: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+        """Where `values` (read from this variable) hold a value, not the fill of cells never
+        written."""
+        fill = self.fill_value
+        held: npt.NDArray[np.bool_] = (
+            ~np.isnan(values) if isinstance(fill, float) and np.isnan(fill) else values != fill
+        )
+        return held
+
 
 @dataclass(frozen=True)
 class ProductSpec:

@@ -172,9 +172,7 @@ def _any_present(spec: ProductSpec, data: Mapping[str, np.ndarray], names: Seque
     """Per slot of the (one-row) read: any of `names` holds a value (not its fill)."""
     present = np.zeros(data[names[0]].shape[1], dtype=bool)
     for n in names:
-        fill = spec.variable(n).fill_value
-        row = data[n][0]
-        present |= ~np.isnan(row) if isinstance(fill, float) and np.isnan(fill) else row != fill
+        present |= spec.variable(n).holds(data[n][0])
     return present
 
 
