@@ -246,12 +246,18 @@ class ProductStore:
         second per flush on it at 50,000 meters, and each of 4 sink partitions opening the 76
         arrays of ec/flux_2min for itself took 0.3-0.5 s."""
         for held in (current, self._handles):
-            if held is not None and self._consolidated and self._covers(held, n_streams, n_slots):
+            if self._serves(held, n_streams, n_slots):
+                assert held is not None
                 return dict(held)
         with self._growing:
             arrays = self._open_or_grow(n_streams, n_slots)
             self._handles = arrays
             return dict(arrays)
+
+    def _serves(self, held: Mapping[str, ZArray] | None, n_streams: int, n_slots: int) -> bool:
+        """`held` can be written through as they are: they cover the shape, and this process
+        has consolidated the group's metadata."""
+        return held is not None and self._consolidated and self._covers(held, n_streams, n_slots)
 
     def handles(self) -> dict[str, ZArray] | None:
         """The newest handles this process holds, opened now if it holds none (None while the
@@ -261,22 +267,13 @@ class ProductStore:
             held = self._handles = self.open_arrays()
         return held
 
-    def allocated(self) -> tuple[int, int] | None:
-        """(streams, slots) the newest handles cover; None before any were opened."""
-        held = self._handles
-        if held is None:
-            return None
-        return (
-            min(held[v.name].shape[0] for v in self.spec.variables),
-            min(held[v.name].shape[1] for v in self.spec.variables),
-        )
-
     def _open_or_grow(self, n_streams: int, n_slots: int) -> dict[str, ZArray]:
-        held = self._handles
-        if held is not None and self._consolidated and self._covers(held, n_streams, n_slots):
-            return held  # grown by another thread while this one waited
+        if self._serves(self._handles, n_streams, n_slots):
+            assert self._handles is not None
+            return self._handles  # grown by another thread while this one waited
         arrays = self.open_arrays()
-        if arrays is not None and self._consolidated and self._covers(arrays, n_streams, n_slots):
+        if self._serves(arrays, n_streams, n_slots):
+            assert arrays is not None
             return arrays
         with growth_lock(self.root, self._lock_path):
             arrays = self.open_arrays() or self._create()
