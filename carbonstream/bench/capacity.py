@@ -105,12 +105,11 @@ def _first_live_closes(svc: RunningService, fleet: Fleet) -> Callable[[], bool]:
     that (the alert probe's readings, stamped a day back, create meters/interval early)."""
     config = load_config(svc.config_path, environ={})
     every = product_specs(config)
-    names = [s.name for s in ec_flux_specs(config).values()] if fleet.towers else []
+    specs = list(ec_flux_specs(config).values()) if fleet.towers else []
     if fleet.stacks:
-        names.append("cems/minute")
+        specs.append(every["cems/minute"])
     if fleet.meters:
-        names.append("meters/interval")
-    specs = [every[n] for n in names]
+        specs.append(every["meters/interval"])
 
     def done() -> bool:
         db = MetadataDB(config.storage.layout.metadata_db)
