@@ -79,6 +79,11 @@ METER_CHUNK_STREAMS = 1024
 """Meters per Zarr chunk in the benchmark's deployment (the default is 256). Every flush while a
 minute's readings arrive rewrites the open chunk of every row block, one fsync'd file per
 variable: at 100,000 meters, 256 per chunk made about 2,000 files per flush."""
+METER_CHUNK_TIME = 60
+"""Periods per Zarr chunk in the benchmark's deployment (the default is 240, 4 h of minutes).
+The same flushes rewrite the whole open time chunk to add one period: at 100,000 meters, a
+flush of every row block took 1.35-1.85 s with 240 and 0.60-1.04 s with 60 (medians of two
+runs of benchmarks/bench_meter_flush.py, half-full chunks)."""
 
 
 def service_config(
@@ -92,6 +97,7 @@ def service_config(
     lines = [
         f'[journal]\npartitions = {partitions}\ndurability = "{durability}"',
         f"[products.meters_interval]\nchunk_streams = {METER_CHUNK_STREAMS}",
+        f"chunk_time = {METER_CHUNK_TIME}",
         "[connectors.meter_simulator]\nenabled = false",
         "[connectors.cems_simulator]",
         f"enabled = {str(fleet.stacks > 0).lower()}\ncount = {fleet.stacks}",
