@@ -20,6 +20,8 @@ from storage.metadata import MetadataDB
 from stream.meter_lookup import MeterLookup
 
 METERS, BATCH, YEAR = 100_000, 3_000, 2023
+Batch = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
+"""(registry rows, years) of the readings of one batch."""
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def lookup(tmp_path_factory: pytest.TempPathFactory) -> MeterLookup:
 
 
 @pytest.fixture(scope="module")
-def batch() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def batch() -> Batch:
     rows = np.random.default_rng(0).permutation(METERS)[:BATCH].astype(np.int64)
     return rows, np.full(BATCH, YEAR, dtype=np.int64)
 
@@ -57,14 +59,14 @@ def per_distinct_key(
 
 
 @pytest.mark.benchmark(group="meter-factors-batch")
-def test_factor_arrays(benchmark: BenchmarkFixture, lookup: MeterLookup, batch: tuple) -> None:
+def test_factor_arrays(benchmark: BenchmarkFixture, lookup: MeterLookup, batch: Batch) -> None:
     got = benchmark(lookup.factors, *batch)
     assert np.isfinite(got).all() and got.shape == (BATCH,)
 
 
 @pytest.mark.benchmark(group="meter-factors-batch")
 def test_per_meter_reference(
-    benchmark: BenchmarkFixture, lookup: MeterLookup, batch: tuple
+    benchmark: BenchmarkFixture, lookup: MeterLookup, batch: Batch
 ) -> None:
     cache: dict[tuple[int, int], float] = {}
     per_distinct_key(lookup, cache, *batch)  # warm, as the replaced lookup was
