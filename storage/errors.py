@@ -80,16 +80,39 @@ def disk_state(path: Path) -> DiskState:
     )
 
 
+PROBE_PREFIX = ".write-probe-"
+
+
+def _remove_stale_probes(d: Path) -> None:
+    """Removes the probes of processes that no longer run: a process killed between creating
+    and removing its probe left it in the directory (the store's root, among the data)."""
+    for stale in d.glob(f"{PROBE_PREFIX}*"):
+        pid = stale.name.removeprefix(PROBE_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def probe_write(path: Path) -> StorageUnavailable | None:
     """Creates and removes an empty file next to `path`. A filesystem turned read-only by an
     error (ext4 errors=remount-ro) still says read-write to statvfs; only a write tells."""
     d = path if path.is_dir() else path.parent
     while not d.exists() and d.parent != d:
         d = d.parent
-    probe = d / f".write-probe-{os.getpid()}-{threading.get_ident()}"
+    probe = d / f"{PROBE_PREFIX}{os.getpid()}-{threading.get_ident()}"
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
         os.unlink(probe)
+        _remove_stale_probes(d)
     except OSError as exc:
         reason = _ERRNO_REASON.get(exc.errno or 0)
         if reason is None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from storage.errors import StorageUnavailable, classify
+from storage.errors import PROBE_PREFIX, StorageUnavailable, classify, probe_write
 
 
 def sqlite_error(code: int, message: str) -> sqlite3.OperationalError:
@@ -56,3 +59,24 @@ def test_an_io_error_on_a_healthy_disk_stays_an_io_error(tmp_path: Path) -> None
 )
 def test_other_errors_are_left_alone(exc: BaseException, tmp_path: Path) -> None:
     assert classify(exc, tmp_path) is None
+
+
+def test_a_probe_left_by_a_killed_process_is_removed_by_the_next_probe(tmp_path: Path) -> None:
+    """A process killed between creating and removing its write probe left the file in the
+    store's root, among the data (a crash-recovery test compared stores and found it)."""
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    left = tmp_path / f"{PROBE_PREFIX}{int(dead.stdout)}-140000000000000"
+    left.touch()
+    alive = tmp_path / f"{PROBE_PREFIX}{os.getppid()}-140000000000000"  # a running process's
+    alive.touch()
+    data = tmp_path / "zarr.json"
+    data.write_text("{}")
+    assert probe_write(tmp_path) is None
+    assert not left.exists()
+    assert alive.exists() and data.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, data.name])
