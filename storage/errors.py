@@ -81,11 +81,19 @@ def disk_state(path: Path) -> DiskState:
 
 
 PROBE_PREFIX = ".write-probe-"
+_swept: set[Path] = set()
+"""Directories this process has removed stale probes from."""
 
 
 def _remove_stale_probes(d: Path) -> None:
     """Removes the probes of processes that no longer run: a process killed between creating
-    and removing its probe left it in the directory (the store's root, among the data)."""
+    and removing its probe left it in the directory (the store's root, among the data).
+
+    Once per directory and process: the journal probes after every commit, and a probe left
+    by a killed process is swept by the first probe of the process that replaces it."""
+    if d in _swept:
+        return
+    _swept.add(d)
     for stale in d.glob(f"{PROBE_PREFIX}*"):
         pid = stale.name.removeprefix(PROBE_PREFIX).split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
