@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard, TypeVar
 
 import numpy as np
 import zarr
@@ -50,6 +50,8 @@ from storage.object_store import ObjectStoreLocation, StoreLocation, growth_lock
 from storage.products import ProductSpec
 
 ZArray = zarr.Array[Any]
+_Held = TypeVar("_Held", bound=Mapping[str, ZArray])
+"""Array handles, as a caller holds them (a dict or a read-only mapping)."""
 
 Labels = Callable[[int, int], dict[str, list[str]]]
 """(first_row, stop_row) -> coordinate name -> one label per row ('' where no stream is there)."""
@@ -247,14 +249,13 @@ class ProductStore:
         arrays of ec/flux_2min for itself took 0.3-0.5 s."""
         for held in (current, self._handles):
             if self._serves(held, n_streams, n_slots):
-                assert held is not None
                 return dict(held)
         with self._growing:
             arrays = self._open_or_grow(n_streams, n_slots)
             self._handles = arrays
             return dict(arrays)
 
-    def _serves(self, held: Mapping[str, ZArray] | None, n_streams: int, n_slots: int) -> bool:
+    def _serves(self, held: _Held | None, n_streams: int, n_slots: int) -> TypeGuard[_Held]:
         """`held` can be written through as they are: they cover the shape, and this process
         has consolidated the group's metadata."""
         return held is not None and self._consolidated and self._covers(held, n_streams, n_slots)
@@ -269,11 +270,9 @@ class ProductStore:
 
     def _open_or_grow(self, n_streams: int, n_slots: int) -> dict[str, ZArray]:
         if self._serves(self._handles, n_streams, n_slots):
-            assert self._handles is not None
             return self._handles  # grown by another thread while this one waited
         arrays = self.open_arrays()
         if self._serves(arrays, n_streams, n_slots):
-            assert arrays is not None
             return arrays
         with growth_lock(self.root, self._lock_path):
             arrays = self.open_arrays() or self._create()
