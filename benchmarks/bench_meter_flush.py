@@ -88,7 +88,7 @@ def _bench(benchmark: BenchmarkFixture, tmp_path: Path, name: str) -> None:
     stats = benchmark.pedantic(minutes.writer.flush, setup=minutes.stage, rounds=8, warmup_rounds=1)
     blocks = -(-METERS // CHUNKINGS[name][0])
     assert len(stats.chunks) == blocks  # every row block rewritten, nothing else
-    benchmark.extra_info["files_per_flush"] = blocks * 4
+    benchmark.extra_info["files_per_flush"] = blocks * len(minutes.writer.spec.variables)
 
 
 @pytest.mark.benchmark(group="meter-flush-100k")
