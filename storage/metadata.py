@@ -22,6 +22,11 @@ STATUS_ROLE = "role"
 STATUS_ZARR = "zarr"
 """Status component of Zarr flushes (key: '<product>#<sink partition>')."""
 
+DeviceHealthRow = tuple[str, str, int, str, int | None, int, int, str | None]
+"""A polled device's health, in the device_health table's column order: meter, gateway, unit
+id, state, last good reading (ns), consecutive errors, total errors, last error. A plain tuple:
+the Modbus poller writes tens of thousands at a time (see connectors/modbus/health.py)."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS streams (
     axis       TEXT    NOT NULL,  -- which stream axis: 'meters', 'cems', 'ec', ...
@@ -243,7 +248,7 @@ class MetadataDB:
 
     # -- device health -----------------------------------------------------------------------
 
-    def put_device_health(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def put_device_health(self, rows: Sequence[DeviceHealthRow]) -> None:
         """Replaces the health of the given polled devices (one transaction)."""
         now = time.time_ns()
         self._write(
@@ -254,20 +259,7 @@ class MetadataDB:
             "consecutive_errors = excluded.consecutive_errors, "
             "total_errors = excluded.total_errors, last_error = excluded.last_error, "
             "updated_ns = excluded.updated_ns",
-            [
-                (
-                    r["meter"],
-                    r["gateway"],
-                    r["unit_id"],
-                    r["state"],
-                    r["last_good_ns"],
-                    r["consecutive_errors"],
-                    r["total_errors"],
-                    r["last_error"],
-                    now,
-                )
-                for r in rows
-            ],
+            [(*r, now) for r in rows],
         )
 
     def device_health(

@@ -18,7 +18,7 @@ import numpy as np
 from carbonstream.config import Config
 from carbonstream.metrics import JOURNAL_APPENDED, MODBUS_DEVICES, SAMPLES_INGESTED
 from connectors.clock import Clock, RealClock, ScaledClock
-from connectors.modbus.health import device_health_rows
+from connectors.modbus.health import count_states, health_row, take_unpublished
 from connectors.modbus.poller import FleetPoller, ReadingBatch
 from connectors.storage_wait import until_stored
 from storage.journal import JournalEntry
@@ -30,7 +30,6 @@ from storage.records import METER_READINGS, encode_meter_readings
 log = logging.getLogger(__name__)
 
 SOURCE = "modbus"
-STATES = ("unknown", "ok", "degraded", "dead")
 
 
 def _clock(config: Config) -> Clock:
@@ -93,12 +92,16 @@ async def run_modbus(config: Config, journal: JournalBackend) -> None:
 
 
 def _publish_once(poller: FleetPoller, db: MetadataDB) -> None:
-    health = poller.health()
-    db.put_device_health(device_health_rows(health))
-    counts = {s: 0 for s in STATES}
-    for h in health:
-        counts[h.state] = counts.get(h.state, 0) + 1
-    for state, n in counts.items():
+    """The health of the devices that changed since the last publication, the device count
+    per state and the poller's counters."""
+    changed = take_unpublished(poller.trackers())
+    try:
+        db.put_device_health([health_row(t) for t in changed])
+    except BaseException:
+        for t in changed:
+            t.unpublished = True
+        raise
+    for state, n in count_states(poller.trackers()).items():
         MODBUS_DEVICES.labels(state).set(n)
     db.put_status(SOURCE, "poller", asdict(poller.stats()))
 

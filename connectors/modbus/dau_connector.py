@@ -38,7 +38,7 @@ from connectors.clock import NS_PER_S, Clock, RealClock, ScaledClock
 from connectors.hj212.packets import data_frame, journal_frames
 from connectors.hj212.settings import SiteSettings
 from connectors.modbus.dau_poller import DauPoller, UnitPoll
-from connectors.modbus.health import device_health_rows
+from connectors.modbus.health import count_states, health_row
 from storage.journal_backend import JournalBackend
 from storage.metadata import MetadataDB
 
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 
 SOURCE = "cems_modbus"
 STATUS_COMPONENT = "cems_modbus"
-STATES = ("unknown", "ok", "degraded", "dead")
 
 
 def _clock(config: Config) -> Clock:
@@ -141,11 +140,8 @@ def publish_once(poller: DauPoller, db: MetadataDB) -> None:
     """Unit health into the device health table (next to the meters') and, per site, into the
     status the CEMS sites endpoint shows."""
     health = poller.health()
-    db.put_device_health(device_health_rows(health))
-    counts = dict.fromkeys(STATES, 0)
-    for h in health:
-        counts[h.state] += 1
-    for state, n in counts.items():
+    db.put_device_health([health_row(h) for h in health])
+    for state, n in count_states(health).items():
         CEMS_MODBUS_UNITS.labels(state).set(n)
     problems = poller.problems()
     units = {

@@ -15,13 +15,21 @@ States, from the outcomes of the device's polls (`dead_after` is a gateway setti
 
 Missed polls do not change the state: they say the poller is short of capacity, not that the
 device is broken.
+
+Publishing. A fleet's health is published every few seconds, but a healthy meter's row changes
+only when it is polled (once a minute, typically). So each tracker flags its own changes and
+only flagged trackers are written (`take_unpublished`), as plain tuples of numbers and strings:
+the garbage collector stops tracking those, where 50,000 snapshots and dicts every 10 s had set
+off a full collection of the ingest role's heap (0.2-0.4 s) every 11-22 s at 100,000 meters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal, Protocol
+
+from storage.metadata import DeviceHealthRow
 
 HealthState = Literal["unknown", "ok", "degraded", "dead"]
 
@@ -72,14 +80,19 @@ class HealthTracker:
         self.missed = 0
         self.last_error: str | None = None
         self.last_error_ns: int | None = None
+        self.unpublished = True
+        """Its row (`health_row`) changed since `take_unpublished` last took it; a new tracker's
+        row was never published."""
 
     def request_failed(self, now_ns: int, error: str) -> None:
         """One attempt failed (the poll may still succeed on a retry)."""
+        self.unpublished = True
         self.request_errors += 1
         self.last_error = error
         self.last_error_ns = now_ns
 
     def poll_ok(self, ts_ns: int, value: float) -> None:
+        self.unpublished = True
         self.state = "ok"
         self.polls_ok += 1
         self.consecutive_errors = 0
@@ -88,12 +101,13 @@ class HealthTracker:
 
     def poll_failed(self) -> None:
         """Every attempt of a poll failed (`request_failed` recorded why)."""
+        self.unpublished = True
         self.consecutive_errors += 1
         self.total_errors += 1
         self.state = "dead" if self.consecutive_errors >= self.dead_after else "degraded"
 
     def poll_missed(self, count: int = 1) -> None:
-        self.missed += count
+        self.missed += count  # not in the published row
 
     def snapshot(self) -> DeviceHealth:
         return DeviceHealth(
@@ -113,18 +127,53 @@ class HealthTracker:
         )
 
 
-def device_health_rows(health: Sequence[DeviceHealth]) -> list[dict[str, Any]]:
-    """Rows of the device health table (meters and CEMS data-acquisition units alike)."""
-    return [
-        {
-            "meter": h.meter,
-            "gateway": h.gateway,
-            "unit_id": h.unit_id,
-            "state": h.state,
-            "last_good_ns": h.last_good_ns,
-            "consecutive_errors": h.consecutive_errors,
-            "total_errors": h.total_errors,
-            "last_error": h.last_error,
-        }
-        for h in health
-    ]
+class _HealthFields(Protocol):
+    """What a row is made of: a tracker's live state or a `DeviceHealth` snapshot."""
+
+    @property
+    def meter(self) -> str: ...
+    @property
+    def gateway(self) -> str: ...
+    @property
+    def unit_id(self) -> int: ...
+    @property
+    def state(self) -> HealthState: ...
+    @property
+    def last_good_ns(self) -> int | None: ...
+    @property
+    def consecutive_errors(self) -> int: ...
+    @property
+    def total_errors(self) -> int: ...
+    @property
+    def last_error(self) -> str | None: ...
+
+
+def health_row(h: _HealthFields) -> DeviceHealthRow:
+    return (
+        h.meter,
+        h.gateway,
+        h.unit_id,
+        h.state,
+        h.last_good_ns,
+        h.consecutive_errors,
+        h.total_errors,
+        h.last_error,
+    )
+
+
+def take_unpublished(trackers: Iterable[HealthTracker]) -> list[HealthTracker]:
+    """The trackers changed since they were last taken, now marked as published. Whoever fails
+    to publish them marks them unpublished again. A tracker that changes while its row is read
+    (the poller runs beside the publishing thread) is flagged again, so it is written again."""
+    taken = [t for t in trackers if t.unpublished]
+    for t in taken:
+        t.unpublished = False
+    return taken
+
+
+def count_states(trackers: Iterable[_HealthFields]) -> dict[HealthState, int]:
+    """Devices per state, every state present."""
+    counts: dict[HealthState, int] = {"unknown": 0, "ok": 0, "degraded": 0, "dead": 0}
+    for t in trackers:
+        counts[t.state] += 1
+    return counts

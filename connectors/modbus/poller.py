@@ -43,7 +43,7 @@ import hashlib
 import heapq
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -569,6 +569,10 @@ class FleetPoller:
 
     def health(self) -> list[DeviceHealth]:
         return [h for g in self.gateways for h in g.health()]
+
+    def trackers(self) -> Iterator[HealthTracker]:
+        """Every device's live health (the poller changes it as it polls)."""
+        return (d.health for g in self.gateways for d in g.devices)
 
     def stats(self) -> PollStats:
         total = PollStats()

@@ -65,18 +65,8 @@ def test_every_metadata_operation(location: DbLocation) -> None:
     assert flushed[("flow.zarr", "meters/interval#zarr-0000")][0] == {"max_slot": 7}
     assert flushed[("flow.zarr", "ec/flux#zarr-0000")][0] == {"max_slot": 2}
 
-    health = {
-        "meter": "m-1",
-        "gateway": "gw",
-        "unit_id": 3,
-        "state": "ok",
-        "last_good_ns": 2**62,
-        "consecutive_errors": 0,
-        "total_errors": 0,
-        "last_error": None,
-    }
-    db.put_device_health([health])
-    db.put_device_health([{**health, "state": "dead", "last_error": "timeout"}])
+    db.put_device_health([("m-1", "gw", 3, "ok", 2**62, 0, 0, None)])
+    db.put_device_health([("m-1", "gw", 3, "dead", 2**62, 3, 3, "timeout")])
     assert db.device_health()[0]["state"] == "dead" and db.device_states() == {"dead": 1}
     db.close()
 
