@@ -41,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import heapq
-import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
@@ -266,12 +265,18 @@ class _Device:
 
 @dataclass(eq=False)
 class _Job:
-    """One poll: a device's slot, attempted until it succeeds, fails or runs out of window."""
+    """A device's current poll: its slot, attempted until it succeeds, fails or runs out of
+    window. A device has one poll at a time, so each device has one job, reused for every poll:
+    the schedule and the workers' queue hold its number (`number`), not an object per poll.
+    (50,000 meters made 100,000 objects a minute that lived a whole interval, were promoted and
+    set off full garbage collections of the ingest role's heap.)"""
 
     device: _Device
-    slot_ns: int
-    deadline_ns: int
-    probe: bool
+    number: int
+    """Index of the device (and of this job) in the gateway's lists."""
+    slot_ns: int = 0
+    deadline_ns: int = 0
+    probe: bool = False
     """A dead device's probe: one attempt, no retries."""
     attempts: int = 0
 
@@ -302,9 +307,11 @@ class GatewayPoller:
             (d.interval_s for d in settings.devices), default=10.0
         )
         self.round_ns = round(round_s * NS_PER_S)
-        self._heap: list[tuple[int, int, _Job]] = []
-        self._seq = itertools.count()
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._jobs = [_Job(dev, number) for number, dev in enumerate(self.devices)]
+        self._heap: list[tuple[int, int]] = []
+        """(due time, job number): tuples of ints, which the garbage collector does not track."""
+        self._queue: asyncio.Queue[int] = asyncio.Queue()
+        """Numbers of the jobs that are due."""
         self._wake = asyncio.Event()
         self._rounds: dict[int, _Round] = {}
         """Readings by round index (slot_ns // round_ns) of the poll that produced them."""
@@ -323,9 +330,10 @@ class GatewayPoller:
     async def run(self, stop: asyncio.Event) -> None:
         """Polls until `stop` is set, then hands on the last partial round and returns."""
         now = self.clock.now_ns()
-        for dev in self.devices:
+        for job in self._jobs:
+            dev = job.device
             dev.slot = -((now - dev.phase_ns) // -dev.interval_ns)  # first slot at/after now
-            self._schedule(dev, probe=False, now_ns=now)
+            self._schedule(job, probe=False, now_ns=now)
         tasks = [
             asyncio.create_task(self._dispatch(), name=f"modbus {self.name} dispatch"),
             asyncio.create_task(self._hand_on_rounds(), name=f"modbus {self.name} rounds"),
@@ -354,11 +362,16 @@ class GatewayPoller:
     def _push(self, due_ns: int, job: _Job) -> None:
         if not self._heap or due_ns < self._heap[0][0]:
             self._wake.set()
-        heapq.heappush(self._heap, (due_ns, next(self._seq), job))
+        heapq.heappush(self._heap, (due_ns, job.number))
 
-    def _schedule(self, dev: _Device, probe: bool, now_ns: int) -> None:
+    def _schedule(self, job: _Job, probe: bool, now_ns: int) -> None:
+        """Makes `job` the poll of its device's current slot."""
+        dev = job.device
         slot_ns = dev.slot * dev.interval_ns + dev.phase_ns
-        job = _Job(dev, slot_ns, slot_ns + dev.interval_ns, probe)
+        job.slot_ns = slot_ns
+        job.deadline_ns = slot_ns + dev.interval_ns
+        job.probe = probe
+        job.attempts = 0
         index = slot_ns // self.round_ns
         self._unfinished[index] = self._unfinished.get(index, 0) + 1
         self._push(max(slot_ns, now_ns), job)
@@ -369,7 +382,7 @@ class GatewayPoller:
         while True:
             now = self.clock.now_ns()
             while heap and heap[0][0] <= now:
-                self._queue.put_nowait(heapq.heappop(heap)[2])
+                self._queue.put_nowait(heapq.heappop(heap)[1])
             self._wake.clear()
             if not heap:
                 await self._wake.wait()
@@ -421,7 +434,7 @@ class GatewayPoller:
                 st.polls_missed += slot - next_slot
                 dev.health.poll_missed(slot - next_slot)
         dev.slot = slot
-        self._schedule(dev, probe=dev.health.state == "dead", now_ns=now)
+        self._schedule(job, probe=dev.health.state == "dead", now_ns=now)
 
     # -- polling ------------------------------------------------------------------------------
 
@@ -429,8 +442,8 @@ class GatewayPoller:
         conn = Connection(self.settings, self.clock, self.stats)
         try:
             while True:
-                job = await self._queue.get()
-                await self._attempt(job, conn)
+                number = await self._queue.get()
+                await self._attempt(self._jobs[number], conn)
         finally:
             conn.close()
 
