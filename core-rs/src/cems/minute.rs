@@ -8,7 +8,7 @@
 
 use crate::hj212::DataFlag;
 
-use super::columns::SampleColumns;
+use super::columns::{SampleColumns, Strided};
 use super::error::CemsError;
 use super::flags::{FlagCounts, Reading};
 use super::snapshot::{Reader, Writer};
@@ -44,31 +44,37 @@ impl Acc {
     }
 
     /// [`Self::add`] of each reading of a run (values with their flag bytes), in order. A run
-    /// of finite N readings, the common case, is summed without the per-reading flag lookups;
-    /// the sums take the same values in the same order, so the result is identical.
+    /// of finite N readings, the common case, is summed in one pass without the per-reading
+    /// flag lookups: the sums take the same values in the same order, so the result is
+    /// identical. Any other run is added reading by reading, from the sums as they were.
+    /// Values are multiplied by `scale` first.
     #[inline]
-    fn add_run(
-        &mut self,
-        values: impl Iterator<Item = f64> + Clone,
-        flags: impl Iterator<Item = u8> + Clone,
-        upper: Option<f64>,
-    ) {
+    fn add_run(&mut self, run: Strided<'_>, scale: f64, upper: Option<f64>) {
         let normal = DataFlag::Normal;
-        if flags.clone().all(|f| f == normal as u8) && values.clone().all(f64::is_finite) {
-            let i = normal.index();
-            let (mut sum, mut valid_sum, mut n) = (self.sum[i], self.valid_sum, 0u32);
-            for v in values {
-                sum += v;
-                valid_sum += v;
-                n += 1;
-            }
+        let i = normal.index();
+        let (mut sum, mut valid_sum, mut n) = (self.sum[i], self.valid_sum, 0u32);
+        let mut plain = true;
+        let (values, flags) = (run.values, &run.flags[..run.values.len()]);
+        let mut j = 0;
+        while j < values.len() {
+            let v = values[j] * scale;
+            plain &= (flags[j] == normal as u8) & v.is_finite();
+            sum += v;
+            valid_sum += v;
+            n += 1;
+            j += run.stride;
+        }
+        if plain {
             self.sum[i] = sum;
             self.valid_sum = valid_sum;
             self.count[i] += n;
             self.valid_n += n;
         } else {
-            for (v, f) in values.zip(flags) {
-                self.add(Reading::from_code(v, f), upper);
+            for j in run.positions() {
+                self.add(
+                    Reading::from_code(run.values[j] * scale, run.flags[j]),
+                    upper,
+                );
             }
         }
     }
@@ -170,21 +176,7 @@ impl MinuteAggregator {
                 got: s.channels.len(),
             });
         }
-        let minute = s.t_ms.div_euclid(60_000);
-        let first_open = self.open.or(self.closed_before);
-        if let Some(open) = first_open
-            && minute < open
-        {
-            return Err(CemsError::LateSample {
-                t_ms: s.t_ms,
-                open_minute: open,
-            });
-        }
-        let was_closed = match self.open {
-            Some(open) if open < minute => self.take_into(closed),
-            _ => false,
-        };
-        self.open.get_or_insert(minute);
+        let was_closed = self.open_at(s.t_ms, closed)?;
         self.flow.add(s.flow, self.config.flow_upper_limit);
         for ((acc, r), cfg) in self
             .channels
@@ -194,6 +186,27 @@ impl MinuteAggregator {
         {
             acc.add(*r, cfg.upper_limit);
         }
+        Ok(was_closed)
+    }
+
+    /// Makes the minute of `t_ms` the open one, closing the open minute into `closed` if it is
+    /// earlier (`true` when it did). A time before the open minute, or in a closed one, is late.
+    #[inline]
+    pub fn open_at(&mut self, t_ms: i64, closed: &mut MinuteRecord) -> Result<bool, CemsError> {
+        let minute = t_ms.div_euclid(60_000);
+        if let Some(open) = self.open.or(self.closed_before)
+            && minute < open
+        {
+            return Err(CemsError::LateSample {
+                t_ms,
+                open_minute: open,
+            });
+        }
+        let was_closed = match self.open {
+            Some(open) if open < minute => self.take_into(closed),
+            _ => false,
+        };
+        self.open.get_or_insert(minute);
         Ok(was_closed)
     }
 
@@ -213,19 +226,16 @@ impl MinuteAggregator {
         flow_scale: f64,
     ) {
         debug_assert!(samples.channels() == self.channels.len());
-        let (flow, flow_flag) = samples.flow_column();
-        let rows_flow = flow[rows.clone()].iter().map(|&v| v * flow_scale);
-        let rows_flag = flow_flag[rows.clone()].iter().copied();
+        let flow = samples.flow_run(rows.clone());
         self.flow
-            .add_run(rows_flow, rows_flag, self.config.flow_upper_limit);
+            .add_run(flow, flow_scale, self.config.flow_upper_limit);
         for (c, (acc, cfg)) in self
             .channels
             .iter_mut()
             .zip(&self.config.channels)
             .enumerate()
         {
-            let (values, flags) = samples.channel(c, rows.clone());
-            acc.add_run(values, flags, cfg.upper_limit);
+            acc.add_run(samples.channel(c, rows.clone()), 1.0, cfg.upper_limit);
         }
     }
 

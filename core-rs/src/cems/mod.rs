@@ -35,7 +35,7 @@ pub mod substitution;
 pub mod totals;
 
 pub use accounting::{Comparison, FuelSpec, FuelUse, accounting_co2_t, compare};
-pub use columns::SampleColumns;
+pub use columns::{SampleColumns, Strided};
 pub use day::{DayAggregator, DayHour, DayRecord, HourKind};
 pub use error::CemsError;
 pub use flags::{FlagCounts, FlagEffect, Reading};

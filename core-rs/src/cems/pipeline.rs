@@ -733,9 +733,10 @@ impl StackPipeline {
     /// [`Self::push_sample`] of every sample, in order. A sample's error goes to `on_error` with
     /// its index and does not stop the samples after it.
     ///
-    /// Samples of the open minute, after the first, are added as a run without a row of
-    /// readings each (see [`MinuteAggregator::add_open_run`]) when the flow needs only a
-    /// scaling; the results are those of one `push_sample` per sample.
+    /// When the flow needs only a scaling, each run of samples of one minute is added at once,
+    /// without a row of readings per sample (see [`MinuteAggregator::add_open_run`]): its
+    /// first sample opens the minute (closing the open one) as `push_sample` would. The results
+    /// are those of one `push_sample` per sample.
     pub fn push_columns(
         &mut self,
         samples: &SampleColumns<'_>,
@@ -743,7 +744,11 @@ impl StackPipeline {
         mut on_error: impl FnMut(usize, CemsError),
     ) {
         let dry_scale = match self.config.flow_source {
-            FlowSource::DryStandard { scale } => Some(scale),
+            FlowSource::DryStandard { scale }
+                if samples.channels() == self.config.channels.len() =>
+            {
+                Some(scale)
+            }
             _ => None,
         };
         let mut row = vec![None; samples.channels()];
@@ -751,18 +756,34 @@ impl StackPipeline {
         while i < samples.len() {
             let t_ms = samples.t_ms(i);
             let minute = t_ms.div_euclid(60_000);
-            // The open minute is never behind the late watermark (closing up to a time inside
-            // a minute leaves that minute open and the watermark at it).
-            if let Some(scale) = dry_scale
-                && self.minutes.open_minute() == Some(minute)
-            {
+            if let Some(scale) = dry_scale {
+                // The open minute is never behind the late watermark (closing up to a time
+                // inside a minute leaves that minute open and the watermark at it).
+                let opened = self
+                    .check_late(minute, t_ms)
+                    .and_then(|()| self.minutes.open_at(t_ms, &mut self.closed_minute));
+                let closed = match opened {
+                    Ok(closed) => closed,
+                    Err(e) => {
+                        on_error(i, e);
+                        i += 1;
+                        continue;
+                    }
+                };
                 let end = samples.minute_run_end(i, minute);
                 self.minutes.add_open_run(samples, i..end, scale);
-                for k in i..end {
-                    let q = samples
-                        .flow(k)
-                        .map(|r| Reading::new(r.value * scale, r.flag));
-                    self.observe_fingerprint(minute, q, samples.fingerprint(k));
+                if self.config.repeat_packets >= 2 {
+                    for k in i..end {
+                        let q = samples
+                            .flow(k)
+                            .map(|r| Reading::new(r.value * scale, r.flag));
+                        self.observe_fingerprint(minute, q, samples.fingerprint(k));
+                    }
+                }
+                // After the run's fingerprints, unlike `push_sample`: they can only mark the
+                // run's own minute as repeated, which the closed minute's processing keeps.
+                if closed && let Err(e) = self.process_closed_minute(out) {
+                    on_error(i, e);
                 }
                 i = end;
                 continue;
@@ -786,8 +807,13 @@ impl StackPipeline {
         result
     }
 
+    /// Tracks runs of identical packets, only when repeats are looked for (`repeat_packets` of
+    /// 2 or more): otherwise the state stays as it is and nothing is marked.
     #[inline]
     fn observe_fingerprint(&mut self, minute: i64, q: Option<Reading>, fingerprint: Option<u64>) {
+        if self.config.repeat_packets < 2 {
+            return;
+        }
         if let Some(fp) = fingerprint {
             let stopped = q.is_some_and(|r| r.flag == DataFlag::Stopped);
             if stopped || self.last_fingerprint != Some(fp) {
