@@ -305,7 +305,7 @@ class SiteSettings(_Section):
         ge=0,
         le=10_000,
         description="Consecutive real-time packets with identical values that flag a repeat "
-        "(0: never).",
+        "(0 or 1: never).",
     )
     channels: list[ChannelSettings] = Field(
         default_factory=default_channels, description="The codes integrated for this stack."

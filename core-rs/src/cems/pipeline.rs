@@ -186,7 +186,7 @@ pub struct PipelineConfig {
     pub utc_offset_minutes: i32,
     /// Minutes a flat run must last to be flagged (0: never).
     pub flatline_minutes: u32,
-    /// Identical consecutive real-time packets that make a repeat (0: never).
+    /// Identical consecutive real-time packets that make a repeat (below 2: never looked for).
     pub repeat_packets: u32,
     pub max_fill_hours: u32,
 }
