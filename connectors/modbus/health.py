@@ -82,29 +82,31 @@ class HealthTracker:
         self.last_error_ns: int | None = None
         self.unpublished = True
         """Its row (`health_row`) changed since `take_unpublished` last took it; a new tracker's
-        row was never published."""
+        row was never published. Each change sets it after the fields it changes: the poller
+        runs beside the publishing thread, and a row read before the fields are all set is
+        then written again by the next publication."""
 
     def request_failed(self, now_ns: int, error: str) -> None:
         """One attempt failed (the poll may still succeed on a retry)."""
-        self.unpublished = True
         self.request_errors += 1
         self.last_error = error
         self.last_error_ns = now_ns
+        self.unpublished = True
 
     def poll_ok(self, ts_ns: int, value: float) -> None:
-        self.unpublished = True
         self.state = "ok"
         self.polls_ok += 1
         self.consecutive_errors = 0
         self.last_good_ns = ts_ns
         self.last_value = value
+        self.unpublished = True
 
     def poll_failed(self) -> None:
         """Every attempt of a poll failed (`request_failed` recorded why)."""
-        self.unpublished = True
         self.consecutive_errors += 1
         self.total_errors += 1
         self.state = "dead" if self.consecutive_errors >= self.dead_after else "degraded"
+        self.unpublished = True
 
     def poll_missed(self, count: int = 1) -> None:
         self.missed += count  # not in the published row
@@ -163,8 +165,8 @@ def health_row(h: _HealthFields) -> DeviceHealthRow:
 
 def take_unpublished(trackers: Iterable[HealthTracker]) -> list[HealthTracker]:
     """The trackers changed since they were last taken, now marked as published. Whoever fails
-    to publish them marks them unpublished again. A tracker that changes while its row is read
-    (the poller runs beside the publishing thread) is flagged again, so it is written again."""
+    to publish them marks them unpublished again. A tracker that changes after it was taken is
+    flagged again, so a row read mid-change is written again next time."""
     taken = [t for t in trackers if t.unpublished]
     for t in taken:
         t.unpublished = False

@@ -135,10 +135,9 @@ pub struct Strided<'a> {
 }
 
 impl Strided<'_> {
-    /// Positions of the readings in `values` and `flags`: plain indices, which compile to a
-    /// tighter loop than zipped strided iterators (a reading per sample of every minute).
-    #[inline]
-    pub fn positions(&self) -> std::iter::StepBy<std::ops::Range<usize>> {
-        (0..self.values.len()).step_by(self.stride)
+    /// The readings in order: (value, flag byte).
+    pub fn readings(&self) -> impl Iterator<Item = (f64, u8)> + '_ {
+        let values = self.values.iter().step_by(self.stride).copied();
+        values.zip(self.flags.iter().step_by(self.stride).copied())
     }
 }

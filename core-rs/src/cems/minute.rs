@@ -54,6 +54,9 @@ impl Acc {
         let i = normal.index();
         let (mut sum, mut valid_sum, mut n) = (self.sum[i], self.valid_sum, 0u32);
         let mut plain = true;
+        // A plain indexed loop: every reading of every minute goes through it. Under
+        // callgrind, a minute's run of 6 samples x 3 variables cost 540 instructions this
+        // way and 666 with `(0..len).step_by(stride)` over the indices.
         let (values, flags) = (run.values, &run.flags[..run.values.len()]);
         let mut j = 0;
         while j < values.len() {
@@ -70,11 +73,8 @@ impl Acc {
             self.count[i] += n;
             self.valid_n += n;
         } else {
-            for j in run.positions() {
-                self.add(
-                    Reading::from_code(run.values[j] * scale, run.flags[j]),
-                    upper,
-                );
+            for (v, f) in run.readings() {
+                self.add(Reading::from_code(v * scale, f), upper);
             }
         }
     }
