@@ -757,8 +757,8 @@ impl StackPipeline {
             let t_ms = samples.t_ms(i);
             let minute = t_ms.div_euclid(60_000);
             if let Some(scale) = dry_scale {
-                // The open minute is never behind the late watermark (closing up to a time
-                // inside a minute leaves that minute open and the watermark at it).
+                // The run's first sample gets the late checks of `push_sample`; the others are
+                // in its minute, which is then open, so they cannot be late.
                 let opened = self
                     .check_late(minute, t_ms)
                     .and_then(|()| self.minutes.open_at(t_ms, &mut self.closed_minute));
