@@ -151,10 +151,15 @@ def clone(config_dir: Path, to: Path) -> Path:
 
 
 def run_flow(
-    directory: Path, crash_at: str | None = None, kill_after_s: float | None = None
+    directory: Path,
+    crash_at: str | None = None,
+    kill_after_s: float | None = None,
+    slow_batches_s: float | None = None,
 ) -> int:
     """Runs `carbonstream flow --stop-at-end` (every process of the cluster when one is
-    configured); returns its exit status, -9 when killed.
+    configured); returns its exit status, -9 when killed. `slow_batches_s`: a sleep after every
+    journal batch the flow reads (`CARBONSTREAM_SLOW_AT`), so that reading the input spans many
+    epochs and flushes whatever the machine's speed.
 
     In a cluster, a process that dies takes its peers down (they cannot go on without it); a
     peer still alive a few seconds later is killed as well, as `carbonstream run --cluster`
@@ -165,6 +170,8 @@ def run_flow(
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARBONSTREAM_")}
     if crash_at:
         env["CARBONSTREAM_CRASH_AT"] = crash_at
+    if slow_batches_s is not None:
+        env["CARBONSTREAM_SLOW_AT"] = f"flow.source.batch:{slow_batches_s}"
     procs = []
     for pid in ids:
         cmd = [sys.executable, "-m", "carbonstream", "flow", "--stop-at-end"]
