@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from storage.metadata import DeviceHealthRow
 
@@ -129,28 +129,7 @@ class HealthTracker:
         )
 
 
-class _HealthFields(Protocol):
-    """What a row is made of: a tracker's live state or a `DeviceHealth` snapshot."""
-
-    @property
-    def meter(self) -> str: ...
-    @property
-    def gateway(self) -> str: ...
-    @property
-    def unit_id(self) -> int: ...
-    @property
-    def state(self) -> HealthState: ...
-    @property
-    def last_good_ns(self) -> int | None: ...
-    @property
-    def consecutive_errors(self) -> int: ...
-    @property
-    def total_errors(self) -> int: ...
-    @property
-    def last_error(self) -> str | None: ...
-
-
-def health_row(h: _HealthFields) -> DeviceHealthRow:
+def health_row(h: HealthTracker | DeviceHealth) -> DeviceHealthRow:
     return (
         h.meter,
         h.gateway,
@@ -173,7 +152,7 @@ def take_unpublished(trackers: Iterable[HealthTracker]) -> list[HealthTracker]:
     return taken
 
 
-def count_states(trackers: Iterable[_HealthFields]) -> dict[HealthState, int]:
+def count_states(trackers: Iterable[HealthTracker | DeviceHealth]) -> dict[HealthState, int]:
     """Devices per state, every state present."""
     counts: dict[HealthState, int] = {"unknown": 0, "ok": 0, "degraded": 0, "dead": 0}
     for t in trackers:

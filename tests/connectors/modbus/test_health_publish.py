@@ -26,8 +26,7 @@ def _poller(meters: int) -> FleetPoller:
 
 
 def _updated(db: MetadataDB) -> dict[str, int]:
-    rows = db._query("SELECT meter, updated_ns FROM device_health")
-    return {meter: updated for meter, updated in rows}
+    return {r["meter"]: r["updated_ns"] for r in db.device_health()}
 
 
 def test_only_changed_devices_are_written_again(tmp_path: Path) -> None:
